@@ -1,0 +1,93 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [
+  .swiftLanguageMode(.v6),
+  .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+  name: "swift-openfx-watcher",
+  platforms: [.macOS(.v15)],
+  products: [
+    .library(name: "HandlerKit", targets: ["HandlerKit"]),
+    .library(name: "Watcher", targets: ["Watcher"]),
+    .library(name: "FxWatcherProto", targets: ["FxWatcherProto"]),
+    .library(name: "Examples", targets: ["Examples"]),
+    .executable(name: "fxwatcher", targets: ["fxwatcher"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+    .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+    .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+    .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+    .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+  ],
+  targets: [
+    // What a function author imports: no gRPC, no NIO.
+    .target(
+      name: "HandlerKit",
+      dependencies: [.product(name: "Logging", package: "swift-log")],
+      swiftSettings: swiftSettings
+    ),
+    // Generated from Protos/ by scripts/generate-protos.sh; committed.
+    .target(
+      name: "FxWatcherProto",
+      dependencies: [
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // The runtime: configuration, invocation pipeline, gRPC servers, lock file, lifecycle.
+    .target(
+      name: "Watcher",
+      dependencies: [
+        "HandlerKit",
+        "FxWatcherProto",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // The example handlers of the OpenFx workshop; HandlerKit only.
+    .target(
+      name: "Examples",
+      dependencies: ["HandlerKit"],
+      swiftSettings: swiftSettings
+    ),
+    .executableTarget(
+      name: "fxwatcher",
+      dependencies: ["Watcher", "Examples"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "HandlerKitTests",
+      dependencies: ["HandlerKit"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "WatcherTests",
+      dependencies: [
+        "Watcher",
+        "HandlerKit",
+        "FxWatcherProto",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "ExamplesTests",
+      dependencies: ["Examples", "HandlerKit"],
+      swiftSettings: swiftSettings
+    ),
+  ]
+)

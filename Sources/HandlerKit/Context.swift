@@ -1,0 +1,42 @@
+import Logging
+
+/// What a handler knows about the call it serves, beside the request itself.
+///
+/// A value with a public initialiser: a test builds one directly, no watcher needed.
+public struct Context: Sendable {
+  /// Identifies this call in logs: the caller's `x-request-id` when it sent one, else a fresh id.
+  public let requestID: String
+  /// The function's name: `Info.FunctionName` when the caller sent it, else the watcher's.
+  public let functionName: String
+  /// When the caller stops waiting, or `nil` when the call has no deadline.
+  public let deadline: ContinuousClock.Instant?
+  /// A logger that already carries `request-id` in its metadata.
+  public let logger: Logger
+
+  /// Creates a context; the logger gets this call's `request-id` as metadata.
+  public init(
+    requestID: String = Context.makeRequestID(),
+    functionName: String = "",
+    deadline: ContinuousClock.Instant? = nil,
+    logger: Logger = Logger(label: "handler")
+  ) {
+    self.requestID = requestID
+    self.functionName = functionName
+    self.deadline = deadline
+    var logger = logger
+    logger[metadataKey: "request-id"] = .string(requestID)
+    self.logger = logger
+  }
+
+  /// Time left before ``deadline``, or `nil` when there is none; negative once it has passed.
+  public var remainingTime: Duration? {
+    deadline.map { $0 - ContinuousClock.now }
+  }
+
+  /// A new random request id: 16 lower-case hex digits.
+  public static func makeRequestID() -> String {
+    let value = UInt64.random(in: .min ... .max)
+    let hex = String(value, radix: 16)
+    return String(repeating: "0", count: 16 - hex.count) + hex
+  }
+}

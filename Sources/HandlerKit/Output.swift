@@ -1,0 +1,60 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What a handler returns: text or raw bytes, kept as given.
+///
+/// OpenFx's `Call` replies with a proto3 `string`, so output sent through it must be valid
+/// UTF-8; the watcher refuses anything else with an error status instead of repairing it.
+public struct Output: Sendable, Hashable, ExpressibleByStringLiteral {
+  enum Storage: Sendable, Hashable {
+    case text(String)
+    case bytes(Data)
+  }
+
+  let storage: Storage
+
+  /// Output made of text.
+  public init(_ text: String) {
+    storage = .text(text)
+  }
+
+  /// Output made of raw bytes.
+  public init(bytes: Data) {
+    storage = .bytes(bytes)
+  }
+
+  /// Output made of raw bytes.
+  public init(bytes: some Sequence<UInt8>) {
+    storage = .bytes(Data(bytes))
+  }
+
+  /// Output made of a string literal.
+  public init(stringLiteral value: String) {
+    storage = .text(value)
+  }
+
+  /// Output made of text.
+  public static func text(_ text: String) -> Output { Output(text) }
+
+  /// Output made of raw bytes.
+  public static func bytes(_ bytes: Data) -> Output { Output(bytes: bytes) }
+
+  /// The output as text, or `nil` when it is bytes that are not valid UTF-8.
+  public var text: String? {
+    switch storage {
+    case .text(let text): text
+    case .bytes(let bytes): String(validating: bytes, as: UTF8.self)
+    }
+  }
+
+  /// The output as bytes (text is UTF-8 encoded).
+  public var bytes: Data {
+    switch storage {
+    case .text(let text): Data(text.utf8)
+    case .bytes(let bytes): bytes
+    }
+  }
+}

@@ -1,0 +1,47 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+
+/// One listening port serving the invocation pipeline.
+///
+/// The watcher runs one endpoint per port and knows them only through this protocol, so a
+/// faster transport can replace grpc-swift without touching the pipeline or the lifecycle.
+protocol Endpoint: Sendable {
+  /// A name for logs: `"gateway"` or `"mesh"`.
+  var name: String { get }
+  /// Serves until shut down; throws when the port cannot be bound or the transport fails.
+  func serve() async throws
+  /// The bound address, once the port accepts connections; throws if binding failed.
+  func boundAddress() async throws -> String
+  /// Stops accepting new calls; ``serve()`` returns once the calls in flight have finished.
+  func beginGracefulShutdown()
+}
+
+/// An ``Endpoint`` made of a grpc-swift server on SwiftNIO's HTTP/2 transport.
+struct GRPCEndpoint: Endpoint {
+  let name: String
+  private let server: GRPCServer<HTTP2ServerTransport.Posix>
+
+  /// Creates an endpoint serving `services` on `host:port` in plaintext.
+  init(name: String, host: String, port: Int, services: [any RegistrableRPCService]) {
+    self.name = name
+    let address: GRPCNIOTransportCore.SocketAddress =
+      host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
+    let transport = HTTP2ServerTransport.Posix(address: address, transportSecurity: .plaintext)
+    self.server = GRPCServer(transport: transport, services: services)
+  }
+
+  func serve() async throws {
+    try await server.serve()
+  }
+
+  func boundAddress() async throws -> String {
+    let address = try await server.transport.listeningAddress
+    if let ipv4 = address.ipv4 { return "\(ipv4.host):\(ipv4.port)" }
+    if let ipv6 = address.ipv6 { return "[\(ipv6.host)]:\(ipv6.port)" }
+    return "\(address)"
+  }
+
+  func beginGracefulShutdown() {
+    server.beginGracefulShutdown()
+  }
+}

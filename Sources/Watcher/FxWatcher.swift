@@ -1,0 +1,138 @@
+import ArgumentParser
+import HandlerKit
+import Logging
+import ServiceLifecycle
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The watcher's entry point: a function's `main` calls one of these and the process serves
+/// until SIGTERM or SIGINT.
+///
+/// ```swift
+/// @main struct Main {
+///   static func main() async { await FxWatcher.main(handler: Greeter()) }
+/// }
+/// ```
+///
+/// Settings come from the environment (see ``WatcherConfiguration``) and the same as flags
+/// (`--help` lists them); flags win. Bad settings and unknown handler names end the process
+/// at once with status 64 and a message naming the problem.
+public enum FxWatcher {
+  /// Serves `handler`.
+  public static func main(
+    handler: any Handler,
+    name: String = HandlerRegistry.openFxDefaultName,
+    arguments: [String] = Array(CommandLine.arguments.dropFirst()),
+    environment: [String: String] = ProcessInfo.processInfo.environment
+  ) async -> Never {
+    await main(registry: HandlerRegistry(single: handler, name: name), arguments: arguments, environment: environment)
+  }
+
+  /// Serves the handler of `registry` that `HANDLER_NAME` / `--handler` picks.
+  public static func main(
+    registry: HandlerRegistry,
+    arguments: [String] = Array(CommandLine.arguments.dropFirst()),
+    environment: [String: String] = ProcessInfo.processInfo.environment
+  ) async -> Never {
+    let options: WatcherOptions
+    let configuration: WatcherConfiguration
+    let chosen: (name: String, handler: any Handler)
+    do {
+      options = try WatcherOptions.parse(arguments)
+      if options.listHandlers {
+        print(registry.names.joined(separator: "\n"))
+        exit(0)
+      }
+      configuration = try WatcherConfiguration(environment: environment.merging(options.environment) { $1 })
+      chosen = try registry.handler(named: configuration.handlerName)
+    } catch let error as WatcherError {
+      WatcherOptions.exit(withError: ValidationError(error.message))
+    } catch {
+      WatcherOptions.exit(withError: error)
+    }
+
+    let level = configuration.logLevel
+    LoggingSystem.bootstrap { label in
+      var handler = StreamLogHandler.standardError(label: label)
+      handler.logLevel = level
+      return handler
+    }
+    var logger = Logger(label: "fxwatcher")
+    logger[metadataKey: "handler"] = "\(chosen.name)"
+
+    let watcher = WatcherService(
+      configuration: configuration,
+      handler: chosen.handler,
+      functionName: chosen.name,
+      logger: logger
+    )
+    let group = ServiceGroup(
+      configuration: ServiceGroupConfiguration(
+        services: [.init(service: watcher)],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger
+      )
+    )
+    do {
+      try await group.run()
+      exit(0)
+    } catch {
+      logger.critical("\(error)")
+      exit(1)
+    }
+  }
+}
+
+/// The command-line flags: each sets the environment variable of the same meaning.
+struct WatcherOptions: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "fxwatcher",
+    abstract: "Serves one OpenFx function over gRPC (pb.FxWatcher) on the gateway and mesh ports."
+  )
+
+  @Option(help: "Bind address for both ports (env WATCHER_HOST; default 0.0.0.0).")
+  var host: String?
+
+  @Option(help: "Gateway port (env WATCHER_PORT or PORT; default 50051; 0 picks a free port).")
+  var port: String?
+
+  @Option(help: "Mesh port (env MESH_PORT; default 50052).")
+  var meshPort: String?
+
+  @Option(help: "Compiled-in handler to serve (env HANDLER_NAME; default: the binary's default).")
+  var handler: String?
+
+  @Option(help: "Health lock file (env LOCK_FILE; default /tmp/.lock).")
+  var lockFile: String?
+
+  @Option(help: "trace, debug, info, notice, warning, error or critical (env LOG_LEVEL; default info).")
+  var logLevel: String?
+
+  @Option(help: "Bound on draining calls at shutdown, e.g. 10s (env DRAIN_TIMEOUT; default 10s).")
+  var drainTimeout: String?
+
+  @Flag(help: "List the compiled-in handlers and exit.")
+  var listHandlers = false
+
+  /// The flags given, as environment variables.
+  var environment: [String: String] {
+    typealias Setting = WatcherConfiguration.Setting
+    let pairs: [(String, String?)] = [
+      (Setting.host, host), (Setting.port, port), (Setting.meshPort, meshPort),
+      (Setting.handlerName, handler), (Setting.lockFile, lockFile), (Setting.logLevel, logLevel),
+      (Setting.drainTimeout, drainTimeout),
+    ]
+    return Dictionary(uniqueKeysWithValues: pairs.compactMap { name, value in value.map { (name, $0) } })
+  }
+}

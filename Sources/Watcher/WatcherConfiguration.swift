@@ -1,0 +1,151 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Logging
+
+/// Every setting of the watcher, parsed from environment-style variables.
+///
+/// The process environment is passed in only at the top (``FxWatcher``); tests pass a
+/// dictionary. Command-line flags are folded into the same dictionary, so both are checked
+/// by the same rules and give the same messages.
+public struct WatcherConfiguration: Sendable, Hashable {
+  /// The address both ports bind; `0.0.0.0` (every IPv4 interface) by default, `::` for IPv6 too.
+  public var host: String
+  /// The port of the OpenFx gateway's calls (`WATCHER_PORT`, or OpenFx Go's `PORT`).
+  public var port: Int
+  /// The port of calls from other functions (`MESH_PORT`).
+  public var meshPort: Int
+  /// The compiled-in handler to serve (`HANDLER_NAME`), or `nil` for the default one.
+  public var handlerName: String?
+  /// The health lock file, written once every port accepts and removed on shutdown.
+  public var lockFilePath: String
+  /// The least severe log level written (`LOG_LEVEL`).
+  public var logLevel: Logger.Level
+  /// How long in-flight calls may run on after SIGTERM/SIGINT before they are cancelled.
+  public var drainTimeout: Duration
+
+  /// The defaults: OpenFx's ports 50051 and 50052 on every interface, `/tmp/.lock`, `info`, 10 s drain.
+  public static var defaults: WatcherConfiguration {
+    WatcherConfiguration(
+      host: "0.0.0.0",
+      port: 50051,
+      meshPort: 50052,
+      handlerName: nil,
+      lockFilePath: "/tmp/.lock",
+      logLevel: .info,
+      drainTimeout: .seconds(10)
+    )
+  }
+
+  /// Creates a configuration from explicit values.
+  public init(
+    host: String,
+    port: Int,
+    meshPort: Int,
+    handlerName: String?,
+    lockFilePath: String,
+    logLevel: Logger.Level,
+    drainTimeout: Duration
+  ) {
+    self.host = host
+    self.port = port
+    self.meshPort = meshPort
+    self.handlerName = handlerName
+    self.lockFilePath = lockFilePath
+    self.logLevel = logLevel
+    self.drainTimeout = drainTimeout
+  }
+
+  /// Reads the settings from `environment`; an unset or empty variable keeps its default.
+  ///
+  /// - Throws: ``WatcherError`` with code `invalidConfiguration`, naming the variable, its
+  ///   value and what would be accepted.
+  public init(environment: [String: String]) throws(WatcherError) {
+    self = .defaults
+    func value(_ name: String) -> String? {
+      guard let value = environment[name]?.trimmingWhitespace(), !value.isEmpty else { return nil }
+      return value
+    }
+    if let text = value(Setting.host) {
+      guard Self.isNumericAddress(text) else {
+        throw Self.invalid(Setting.host, text, "expected a numeric IPv4 or IPv6 address such as 0.0.0.0, 127.0.0.1 or ::")
+      }
+      host = text
+    }
+    if let text = value(Setting.port) ?? value(Setting.goPort) {
+      port = try Self.parsePort(text, name: value(Setting.port) != nil ? Setting.port : Setting.goPort)
+    }
+    if let text = value(Setting.meshPort) {
+      meshPort = try Self.parsePort(text, name: Setting.meshPort)
+    }
+    if port == meshPort && port != 0 {
+      throw WatcherError(
+        .invalidConfiguration,
+        "\(Setting.port) and \(Setting.meshPort) are both \(port): the gateway and mesh ports must differ"
+      )
+    }
+    handlerName = value(Setting.handlerName)
+    if let text = value(Setting.lockFile) {
+      lockFilePath = text
+    }
+    if let text = value(Setting.logLevel) {
+      guard let level = Logger.Level(rawValue: text.lowercased()) else {
+        let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+        throw Self.invalid(Setting.logLevel, text, "expected one of \(levels)")
+      }
+      logLevel = level
+    }
+    if let text = value(Setting.drainTimeout) {
+      guard let duration = GoDuration.parse(text) else {
+        throw Self.invalid(Setting.drainTimeout, text, "expected a duration such as 10s, 1m30s, 500ms or 10 (seconds)")
+      }
+      drainTimeout = duration
+    }
+  }
+
+  /// The environment variables the watcher reads.
+  public enum Setting {
+    /// The bind address.
+    public static let host = "WATCHER_HOST"
+    /// The gateway port (OpenFx Python's name).
+    public static let port = "WATCHER_PORT"
+    /// The gateway port (OpenFx Go's name); `WATCHER_PORT` wins when both are set.
+    public static let goPort = "PORT"
+    /// The mesh port.
+    public static let meshPort = "MESH_PORT"
+    /// The compiled-in handler to serve.
+    public static let handlerName = "HANDLER_NAME"
+    /// The health lock file's path.
+    public static let lockFile = "LOCK_FILE"
+    /// The log level.
+    public static let logLevel = "LOG_LEVEL"
+    /// The drain bound on shutdown.
+    public static let drainTimeout = "DRAIN_TIMEOUT"
+  }
+
+  private static func parsePort(_ text: String, name: String) throws(WatcherError) -> Int {
+    guard let port = Int(text), (0...65535).contains(port) else {
+      throw invalid(name, text, "expected a port number from 0 to 65535 (0 picks a free port)")
+    }
+    return port
+  }
+
+  private static func invalid(_ name: String, _ value: String, _ expectation: String) -> WatcherError {
+    WatcherError(.invalidConfiguration, "invalid \(name) \"\(value)\": \(expectation)")
+  }
+
+  private static func isNumericAddress(_ text: String) -> Bool {
+    var buffer = [UInt8](repeating: 0, count: 16)
+    return inet_pton(AF_INET, text, &buffer) == 1 || inet_pton(AF_INET6, text, &buffer) == 1
+  }
+}
+
+extension String {
+  func trimmingWhitespace() -> String {
+    String(self.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+  }
+}

@@ -1,0 +1,30 @@
+/// Why the watcher cannot start or keep running; each case is a clear message for the operator.
+public struct WatcherError: Error, Sendable, Hashable, CustomStringConvertible {
+  /// The kind of failure.
+  public enum Code: String, Sendable, Hashable {
+    /// A setting has a value the watcher cannot use.
+    case invalidConfiguration
+    /// `HANDLER_NAME` names no compiled-in handler.
+    case unknownHandler
+    /// A port could not be bound.
+    case bindFailed
+    /// The health lock file could not be written.
+    case lockFile
+    /// A server stopped although no shutdown was asked for.
+    case serverStopped
+  }
+
+  /// The kind of failure.
+  public var code: Code
+  /// What went wrong, for a person.
+  public var message: String
+
+  /// Creates an error.
+  public init(_ code: Code, _ message: String) {
+    self.code = code
+    self.message = message
+  }
+
+  /// The message alone: it is what the operator sees.
+  public var description: String { message }
+}

@@ -1,0 +1,130 @@
+import HandlerKit
+import Logging
+import ServiceLifecycle
+
+/// The watcher: serves one handler on the gateway and mesh ports and keeps the health lock.
+///
+/// Run it in a `ServiceGroup` with SIGTERM/SIGINT as graceful-shutdown signals (``FxWatcher``
+/// does). Start-up: stale lock removed, both ports bound, then the lock written. Graceful
+/// shutdown: the lock removed first, both ports stop accepting, calls in flight get up to
+/// ``WatcherConfiguration/drainTimeout`` to finish and are cancelled after it; then `run()`
+/// returns normally.
+public struct WatcherService: Service, CustomStringConvertible {
+  private let configuration: WatcherConfiguration
+  private let endpoints: [any Endpoint]
+  private let lockFile: LockFile
+  private let logger: Logger
+
+  /// Creates a watcher for `handler` with grpc-swift endpoints on both ports.
+  public init(
+    configuration: WatcherConfiguration,
+    handler: any Handler,
+    functionName: String,
+    logger: Logger
+  ) {
+    let invoker = Invoker(handler: handler, functionName: functionName, logger: logger)
+    let service = FxWatcherGRPCService(invoker: invoker)
+    self.init(
+      configuration: configuration,
+      endpoints: [
+        GRPCEndpoint(name: "gateway", host: configuration.host, port: configuration.port, services: [service]),
+        GRPCEndpoint(name: "mesh", host: configuration.host, port: configuration.meshPort, services: [service]),
+      ],
+      logger: logger
+    )
+  }
+
+  init(configuration: WatcherConfiguration, endpoints: [any Endpoint], logger: Logger) {
+    self.configuration = configuration
+    self.endpoints = endpoints
+    self.lockFile = LockFile(path: configuration.lockFilePath)
+    self.logger = logger
+  }
+
+  /// A short description for logs: the endpoints and the lock file.
+  public var description: String {
+    "WatcherService(endpoints: \(endpoints.map(\.name)), lock: \(lockFile.path))"
+  }
+
+  private enum Event: Sendable {
+    case endpointStopped(String)
+    case shutdownRequested
+    case drainExpired
+  }
+
+  /// Serves until graceful shutdown (or cancellation), then drains within the bound.
+  public func run() async throws {
+    // A lock left by an earlier process must not claim readiness for this one.
+    try lockFile.remove()
+    try await withThrowingTaskGroup(of: Event.self) { group in
+      for endpoint in endpoints {
+        group.addTask {
+          do {
+            try await endpoint.serve()
+          } catch where Task.isCancelled {
+            // Cancelled after the drain bound: the calls still in flight were cut short.
+          }
+          return .endpointStopped(endpoint.name)
+        }
+      }
+      var addresses: Logger.Metadata = [:]
+      for endpoint in endpoints {
+        do {
+          addresses[endpoint.name] = "\(try await endpoint.boundAddress())"
+        } catch {
+          throw WatcherError(.bindFailed, "cannot listen on the \(endpoint.name) port: \(error)")
+        }
+      }
+      try lockFile.create()
+      logger.info("watcher ready", metadata: addresses.merging(["lock": "\(lockFile.path)"]) { $1 })
+
+      group.addTask {
+        try? await gracefulShutdown()
+        return .shutdownRequested
+      }
+      try await drive(&group)
+    }
+  }
+
+  /// Waits for the shutdown request, then for every endpoint to drain or the bound to pass.
+  private func drive(_ group: inout ThrowingTaskGroup<Event, any Error>) async throws {
+    var running = endpoints.count
+    var draining = false
+    while let event = try await group.next() {
+      switch event {
+      case .shutdownRequested:
+        guard !draining else { continue }
+        draining = true
+        // First thing: the healthcheck must see the container is going away.
+        do { try lockFile.remove() } catch { logger.error("\(error)") }
+        logger.info("shutting down: lock removed, draining calls in flight", metadata: [
+          "drain-timeout": "\(configuration.drainTimeout)"
+        ])
+        for endpoint in endpoints { endpoint.beginGracefulShutdown() }
+        let bound = configuration.drainTimeout
+        group.addTask {
+          try? await Task.sleep(for: bound)
+          return .drainExpired
+        }
+      case .endpointStopped(let name):
+        running -= 1
+        guard draining else {
+          try? lockFile.remove()
+          throw WatcherError(.serverStopped, "the \(name) server stopped unexpectedly")
+        }
+        if running == 0 {
+          logger.info("drained; exiting")
+          group.cancelAll()
+          return
+        }
+      case .drainExpired:
+        if running > 0 {
+          logger.warning("drain timeout passed; cancelling the calls still in flight", metadata: [
+            "drain-timeout": "\(configuration.drainTimeout)"
+          ])
+          group.cancelAll()
+        }
+      }
+    }
+  }
+}

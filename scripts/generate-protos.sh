@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Regenerates the committed Swift code in Sources/FxWatcherProto from Protos/*.proto,
+# with Debian's protoc and the swift-protobuf / grpc-swift-protobuf plugins built from the
+# versions Package.swift pins (into .build-plugins, which git ignores). CI never runs this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+command -v protoc >/dev/null || { apt-get update -qq && apt-get install -y -qq protobuf-compiler; }
+
+scratch=.build-plugins
+swift build --scratch-path "$scratch" -c release --product protoc-gen-swift
+swift build --scratch-path "$scratch" -c release --product protoc-gen-grpc-swift-2
+bin="$scratch/release"
+
+out=Sources/FxWatcherProto/Generated
+rm -rf "$out"
+mkdir -p "$out"
+protoc \
+  --proto_path=Protos \
+  --plugin=protoc-gen-swift="$bin/protoc-gen-swift" \
+  --plugin=protoc-gen-grpc-swift="$bin/protoc-gen-grpc-swift-2" \
+  --swift_out="$out" --swift_opt=Visibility=Public \
+  --grpc-swift_out="$out" --grpc-swift_opt=Visibility=Public,Client=true,Server=true \
+  Protos/*.proto
+echo "generated: $(ls "$out" | tr '\n' ' ')"
