@@ -25,9 +25,10 @@ public struct ClosureHandler: Handler {
     self.body = body
   }
 
-  /// Creates a handler from a text-to-text closure; input that is not UTF-8 is refused.
-  public init(text body: @escaping @Sendable (String, Context) async throws -> String) {
-    self.body = { request, context in
+  /// A handler made of a text-to-text closure; input that is not UTF-8 is refused with
+  /// `invalidArgument`.
+  public static func text(_ body: @escaping @Sendable (String, Context) async throws -> String) -> ClosureHandler {
+    ClosureHandler { request, context in
       .text(try await body(try request.requireText(), context))
     }
   }

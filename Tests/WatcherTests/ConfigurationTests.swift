@@ -1,0 +1,89 @@
+import Logging
+import Testing
+
+@testable import Watcher
+
+@Suite("Configuration")
+struct ConfigurationTests {
+  @Test func defaultsAreOpenFxs() throws {
+    let configuration = try WatcherConfiguration(environment: [:])
+    #expect(configuration == .defaults)
+    #expect(configuration.host == "0.0.0.0")
+    #expect(configuration.port == 50051 && configuration.meshPort == 50052)
+    #expect(configuration.lockFilePath == "/tmp/.lock")
+    #expect(configuration.handlerName == nil)
+    #expect(configuration.logLevel == .info)
+    #expect(configuration.drainTimeout == .seconds(10))
+  }
+
+  @Test func readsEverySetting() throws {
+    let configuration = try WatcherConfiguration(environment: [
+      "WATCHER_HOST": "::1", "WATCHER_PORT": "6000", "MESH_PORT": "6001", "HANDLER_NAME": "sleep",
+      "LOCK_FILE": "/run/fx.lock", "LOG_LEVEL": "DEBUG", "DRAIN_TIMEOUT": "1m30s",
+    ])
+    #expect(configuration.host == "::1")
+    #expect(configuration.port == 6000 && configuration.meshPort == 6001)
+    #expect(configuration.handlerName == "sleep")
+    #expect(configuration.lockFilePath == "/run/fx.lock")
+    #expect(configuration.logLevel == .debug)
+    #expect(configuration.drainTimeout == .seconds(90))
+  }
+
+  @Test func acceptsOpenFxGosPortNameAndPrefersWatcherPort() throws {
+    #expect(try WatcherConfiguration(environment: ["PORT": "7000"]).port == 7000)
+    #expect(try WatcherConfiguration(environment: ["PORT": "7000", "WATCHER_PORT": "7001"]).port == 7001)
+  }
+
+  @Test func emptyOrBlankValuesKeepTheDefaults() throws {
+    let configuration = try WatcherConfiguration(environment: ["WATCHER_PORT": "", "LOG_LEVEL": "  ", "MESH_PORT": " 6100 "])
+    #expect(configuration.port == 50051)
+    #expect(configuration.logLevel == .info)
+    #expect(configuration.meshPort == 6100)
+  }
+
+  @Test(arguments: [
+    (["WATCHER_PORT": "abc"], "WATCHER_PORT \"abc\""),
+    (["WATCHER_PORT": "70000"], "WATCHER_PORT \"70000\""),
+    (["PORT": "-1"], "PORT \"-1\""),
+    (["MESH_PORT": "5e3"], "MESH_PORT \"5e3\""),
+    (["WATCHER_HOST": "example.com"], "WATCHER_HOST \"example.com\""),
+    (["LOG_LEVEL": "loud"], "LOG_LEVEL \"loud\""),
+    (["DRAIN_TIMEOUT": "forever"], "DRAIN_TIMEOUT \"forever\""),
+    (["WATCHER_PORT": "6000", "MESH_PORT": "6000"], "must differ"),
+  ])
+  func refusesBadValuesNamingThem(environment: [String: String], expected: String) {
+    let error = #expect(throws: WatcherError.self) { try WatcherConfiguration(environment: environment) }
+    #expect(error?.code == .invalidConfiguration)
+    #expect(error?.message.contains(expected) == true, "\(error?.message ?? "")")
+  }
+
+  @Test func flagsOverrideTheEnvironment() throws {
+    let options = try WatcherOptions.parse(["--port", "6200", "--handler", "fail", "--drain-timeout", "2s"])
+    let merged = ["WATCHER_PORT": "6100", "MESH_PORT": "6101", "HANDLER_NAME": "echo"].merging(options.environment) { $1 }
+    let configuration = try WatcherConfiguration(environment: merged)
+    #expect(configuration.port == 6200 && configuration.meshPort == 6101)
+    #expect(configuration.handlerName == "fail")
+    #expect(configuration.drainTimeout == .seconds(2))
+  }
+
+  @Test func unknownFlagsAreRefused() {
+    #expect(throws: (any Error).self) { try WatcherOptions.parse(["--prot", "1"]) }
+  }
+}
+
+@Suite("Go-style durations")
+struct GoDurationTests {
+  @Test(arguments: [
+    ("30s", Duration.seconds(30)), ("30", .seconds(30)), ("1m30s", .seconds(90)), ("250ms", .milliseconds(250)),
+    ("1.5h", .seconds(5400)), ("0", .zero), ("2.5", .milliseconds(2500)), ("10us", .microseconds(10)),
+    ("10µs", .microseconds(10)), ("7ns", .nanoseconds(7)), ("1h2m3s4ms", .milliseconds(3_723_004)),
+  ])
+  func parses(text: String, expected: Duration) {
+    #expect(GoDuration.parse(text) == expected)
+  }
+
+  @Test(arguments: ["", "s", "-5s", "5x", "1.2.3s", "5 s", "abc", "1e3", "inf", "9999999999999h"])
+  func refuses(text: String) {
+    #expect(GoDuration.parse(text) == nil)
+  }
+}
