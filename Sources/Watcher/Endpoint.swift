@@ -8,7 +8,10 @@ import GRPCNIOTransportHTTP2Posix
 protocol Endpoint: Sendable {
   /// A name for logs: `"gateway"` or `"mesh"`.
   var name: String { get }
-  /// Serves until shut down; throws when the port cannot be bound or the transport fails.
+  /// The address it is asked to bind, for messages: `"0.0.0.0:50051"`.
+  var requestedAddress: String { get }
+  /// Serves until shut down; throws when the port cannot be bound (before ``boundAddress()``
+  /// throws) or the transport fails.
   func serve() async throws
   /// The bound address, once the port accepts connections; throws if binding failed.
   func boundAddress() async throws -> String
@@ -19,19 +22,28 @@ protocol Endpoint: Sendable {
 /// An ``Endpoint`` made of a grpc-swift server on SwiftNIO's HTTP/2 transport.
 struct GRPCEndpoint: Endpoint {
   let name: String
+  let requestedAddress: String
   private let server: GRPCServer<HTTP2ServerTransport.Posix>
 
   /// Creates an endpoint serving `services` on `host:port` in plaintext.
   init(name: String, host: String, port: Int, services: [any RegistrableRPCService]) {
     self.name = name
+    self.requestedAddress = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     let address: GRPCNIOTransportCore.SocketAddress =
       host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
     let transport = HTTP2ServerTransport.Posix(address: address, transportSecurity: .plaintext)
     self.server = GRPCServer(transport: transport, services: services)
   }
 
+  /// Serves; a transport failure is rethrown as its underlying cause (such as a bind error).
   func serve() async throws {
-    try await server.serve()
+    do {
+      try await server.serve()
+    } catch let error as RuntimeError {
+      var cause: any Error = error
+      while let runtime = cause as? RuntimeError, let inner = runtime.cause { cause = inner }
+      throw cause
+    }
   }
 
   func boundAddress() async throws -> String {

@@ -72,7 +72,11 @@ public struct WatcherService: Service, CustomStringConvertible {
         do {
           addresses[endpoint.name] = "\(try await endpoint.boundAddress())"
         } catch {
-          throw WatcherError(.bindFailed, "cannot listen on the \(endpoint.name) port: \(error)")
+          // The serving task holds the real reason (e.g. "Address already in use").
+          var cause: any Error = error
+          do { _ = try await group.next() } catch let serveError { cause = serveError }
+          throw WatcherError(
+            .bindFailed, "cannot listen on the \(endpoint.name) port \(endpoint.requestedAddress): \(cause)")
         }
       }
       try lockFile.create()

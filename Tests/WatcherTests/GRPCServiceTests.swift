@@ -16,7 +16,7 @@ struct GRPCServiceTests {
     _ body: @Sendable (Pb_FxWatcher.Client<InProcessTransport.Client>) async throws -> Void
   ) async throws {
     let service = FxWatcherGRPCService(
-      invoker: Invoker(handler: handler, functionName: "fn", logger: Logger(label: "test"))
+      invoker: Invoker(handler: handler, functionName: "fn", logger: Logger.quiet)
     )
     let transport = InProcessTransport()
     try await withGRPCServer(transport: transport.server, services: [service]) { _ in

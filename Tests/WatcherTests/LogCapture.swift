@@ -37,3 +37,8 @@ final class LogCapture: Sendable {
     }
   }
 }
+
+extension Logger {
+  /// A logger that writes nothing, for tests that do not look at logs.
+  static let quiet = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+}

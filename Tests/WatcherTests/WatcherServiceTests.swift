@@ -31,6 +31,7 @@ final class Journal: Sendable {
 /// An endpoint whose binding and draining the test controls.
 struct ScriptedEndpoint: Endpoint {
   let name: String
+  let requestedAddress = "127.0.0.1:1"
   let journal: Journal
   let lockPath: String
   /// Opened by the test to let the port "bind".
@@ -50,6 +51,10 @@ struct ScriptedEndpoint: Endpoint {
   }
 
   func serve() async throws {
+    if failsToBind {
+      _ = await bound.wait()
+      throw POSIXError(.EADDRINUSE)
+    }
     guard await shutdown.wait() else {
       journal.record("\(name) cancelled")
       throw CancellationError()
@@ -65,7 +70,7 @@ struct ScriptedEndpoint: Endpoint {
 
   func boundAddress() async throws -> String {
     _ = await bound.wait()
-    if failsToBind { throw POSIXError(.EADDRINUSE) }
+    if failsToBind { throw CancellationError() }  // as grpc-swift: "not listening", the cause is serve()'s
     return "127.0.0.1:1"
   }
 
@@ -84,7 +89,7 @@ struct WatcherServiceTests {
     var configuration = WatcherConfiguration.defaults
     configuration.lockFilePath = lockPath
     configuration.drainTimeout = drainTimeout
-    return WatcherService(configuration: configuration, endpoints: endpoints, logger: Logger(label: "test"))
+    return WatcherService(configuration: configuration, endpoints: endpoints, logger: Logger.quiet)
   }
 
   var lockExists: Bool { FileManager.default.fileExists(atPath: lockPath) }
@@ -97,7 +102,7 @@ struct WatcherServiceTests {
   @Test func writesTheLockOnlyOnceEveryPortIsBoundAndRemovesItBeforeDraining() async throws {
     let gateway = ScriptedEndpoint(name: "gateway", journal: journal, lockPath: lockPath)
     let mesh = ScriptedEndpoint(name: "mesh", journal: journal, lockPath: lockPath)
-    let group = ServiceGroup(services: [service([gateway, mesh])], logger: Logger(label: "test"))
+    let group = ServiceGroup(services: [service([gateway, mesh])], logger: Logger.quiet)
     try await withThrowingTaskGroup(of: Void.self) { tasks in
       tasks.addTask { try await group.run() }
       try await Task.sleep(for: .milliseconds(100))
@@ -124,7 +129,8 @@ struct WatcherServiceTests {
     mesh.bound.open()
     let error = await #expect(throws: WatcherError.self) { try await service([gateway, mesh]).run() }
     #expect(error?.code == .bindFailed)
-    #expect(error?.message.contains("mesh") == true)
+    #expect(error?.message.contains("mesh port 127.0.0.1:1") == true)
+    #expect(error?.message.hasSuffix("\(POSIXError(.EADDRINUSE))") == true, "\(error!)")
     #expect(!lockExists)
   }
 
@@ -134,7 +140,7 @@ struct WatcherServiceTests {
     gateway.bound.open()
     mesh.bound.open()
     let group = ServiceGroup(
-      services: [service([gateway, mesh], drainTimeout: .milliseconds(200))], logger: Logger(label: "test"))
+      services: [service([gateway, mesh], drainTimeout: .milliseconds(200))], logger: Logger.quiet)
     try await withThrowingTaskGroup(of: Void.self) { tasks in
       tasks.addTask { try await group.run() }
       try await waitUntil { lockExists }
@@ -151,6 +157,7 @@ struct WatcherServiceTests {
 
   struct StopsAtOnce: Endpoint {
     let name = "gateway"
+    let requestedAddress = "127.0.0.1:1"
     func serve() async throws {}
     func boundAddress() async throws -> String { "127.0.0.1:1" }
     func beginGracefulShutdown() {}
@@ -159,8 +166,8 @@ struct WatcherServiceTests {
   @Test func aServerThatStopsByItselfIsAnError() async throws {
     var configuration = WatcherConfiguration.defaults
     configuration.lockFilePath = lockPath
-    let watcher = WatcherService(configuration: configuration, endpoints: [StopsAtOnce()], logger: Logger(label: "test"))
-    let group = ServiceGroup(services: [watcher], logger: Logger(label: "test"))
+    let watcher = WatcherService(configuration: configuration, endpoints: [StopsAtOnce()], logger: Logger.quiet)
+    let group = ServiceGroup(services: [watcher], logger: Logger.quiet)
     let error = await #expect(throws: (any Error).self) { try await group.run() }
     #expect("\(error!)".contains("stopped unexpectedly"))
     #expect(!lockExists)

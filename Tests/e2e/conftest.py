@@ -1,0 +1,134 @@
+"""Fixtures for end-to-end tests: the real `fxwatcher` binary called by a Python grpcio client
+generated, at test time, from the repository's own Protos/fxwatcher.proto."""
+
+import importlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BINARY = Path(os.environ.get("FXWATCHER_BIN", REPO / ".build" / "debug" / "fxwatcher"))
+START_TIMEOUT = 30.0
+
+
+@pytest.fixture(scope="session")
+def pb(tmp_path_factory):
+    """The generated `fxwatcher_pb2` and `fxwatcher_pb2_grpc` modules, as a namespace."""
+    from grpc_tools import protoc
+
+    out = tmp_path_factory.mktemp("generated")
+    status = protoc.main([
+        "grpc_tools.protoc", f"-I{REPO / 'Protos'}", f"--python_out={out}", f"--grpc_python_out={out}",
+        str(REPO / "Protos" / "fxwatcher.proto"),
+    ])
+    assert status == 0, "protoc failed on Protos/fxwatcher.proto"
+    sys.path.insert(0, str(out))
+    messages = importlib.import_module("fxwatcher_pb2")
+    services = importlib.import_module("fxwatcher_pb2_grpc")
+
+    class Namespace:
+        pass
+
+    namespace = Namespace()
+    namespace.messages, namespace.services = messages, services
+    return namespace
+
+
+def free_port():
+    """A port nothing listens on right now, on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def accepts(port, host="127.0.0.1"):
+    """Whether a TCP connection to host:port succeeds now."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class Watcher:
+    """One running `fxwatcher` process started by a test, stopped only by its own PID."""
+
+    def __init__(self, process, port, mesh_port, lock, log_path):
+        self.process, self.port, self.mesh_port, self.lock, self.log_path = process, port, mesh_port, lock, log_path
+
+    @property
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout=START_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.lock.exists():
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(f"fxwatcher exited with {self.process.returncode}:\n{self.log}")
+            time.sleep(0.01)
+        raise AssertionError(f"no lock file after {timeout}s:\n{self.log}")
+
+    def signal(self, signum=signal.SIGTERM):
+        self.process.send_signal(signum)
+
+    def wait_exit(self, timeout=30):
+        return self.process.wait(timeout=timeout)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def start_watcher(tmp_path):
+    """Starts `fxwatcher` on free loopback ports with a private lock file; returns a Watcher."""
+    started = []
+
+    def start(env=None, args=(), wait=True, port=None, mesh_port=None):
+        port = port or free_port()
+        mesh_port = mesh_port or free_port()
+        lock = tmp_path / f"lock-{len(started)}"
+        log_path = tmp_path / f"watcher-{len(started)}.log"
+        environment = {
+            "PATH": os.environ.get("PATH", ""),
+            "WATCHER_HOST": "127.0.0.1",
+            "WATCHER_PORT": str(port),
+            "MESH_PORT": str(mesh_port),
+            "LOCK_FILE": str(lock),
+        }
+        environment.update(env or {})
+        environment = {k: v for k, v in environment.items() if v is not None}
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen([str(BINARY), *args], env=environment, stdout=log, stderr=subprocess.STDOUT)
+        watcher = Watcher(process, port, mesh_port, lock, log_path)
+        started.append(watcher)
+        if wait:
+            watcher.wait_ready()
+        return watcher
+
+    yield start
+    for watcher in started:
+        watcher.stop()
+
+
+@pytest.fixture
+def call(pb):
+    """Calls pb.FxWatcher/Call on 127.0.0.1:port with a fresh channel; returns the Reply."""
+
+    def invoke(port, data, timeout=10, metadata=None, **info):
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb.services.FxWatcherStub(channel)
+            request = pb.messages.Request(input=data, info=pb.messages.Info(**info))
+            return stub.Call(request, timeout=timeout, metadata=metadata)
+
+    return invoke
