@@ -29,14 +29,20 @@ import Darwin
 /// (`--help` lists them); flags win. Bad settings and unknown handler names end the process
 /// at once with status 64 and a message naming the problem.
 public enum FxWatcher {
-  /// Serves `handler`.
+  /// Serves `handler`, whatever `HANDLER_NAME` says (a differing name is noted in the log).
   public static func main(
     handler: any Handler,
     name: String = HandlerRegistry.openFxDefaultName,
     arguments: [String] = Array(CommandLine.arguments.dropFirst()),
     environment: [String: String] = ProcessInfo.processInfo.environment
   ) async -> Never {
-    await main(registry: HandlerRegistry(single: handler, name: name), arguments: arguments, environment: environment)
+    await run(arguments: arguments, environment: environment, names: [name]) { requested in
+      var note: String?
+      if let requested, requested != name, requested != HandlerRegistry.openFxDefaultName {
+        note = "HANDLER_NAME \"\(requested)\" ignored: this binary hosts one handler, \(name)"
+      }
+      return (name, handler, note)
+    }
   }
 
   /// Serves the handler of `registry` that `HANDLER_NAME` / `--handler` picks.
@@ -45,17 +51,31 @@ public enum FxWatcher {
     arguments: [String] = Array(CommandLine.arguments.dropFirst()),
     environment: [String: String] = ProcessInfo.processInfo.environment
   ) async -> Never {
+    await run(arguments: arguments, environment: environment, names: registry.names) { requested in
+      let chosen = try registry.handler(named: requested)
+      return (chosen.name, chosen.handler, nil)
+    }
+  }
+
+  /// Parses the settings, picks the handler with `choose` (given `HANDLER_NAME`; it returns the
+  /// name, the handler and an optional note for the log), and serves until shut down.
+  private static func run(
+    arguments: [String],
+    environment: [String: String],
+    names: [String],
+    choose: (String?) throws -> (name: String, handler: any Handler, note: String?)
+  ) async -> Never {
     let options: WatcherOptions
     let configuration: WatcherConfiguration
-    let chosen: (name: String, handler: any Handler)
+    let chosen: (name: String, handler: any Handler, note: String?)
     do {
       options = try WatcherOptions.parse(arguments)
       if options.listHandlers {
-        print(registry.names.joined(separator: "\n"))
+        print(names.joined(separator: "\n"))
         exit(0)
       }
       configuration = try WatcherConfiguration(environment: environment.merging(options.environment) { $1 })
-      chosen = try registry.handler(named: configuration.handlerName)
+      chosen = try choose(configuration.handlerName)
     } catch let error as WatcherError {
       WatcherOptions.exit(withError: ValidationError(error.message))
     } catch {
@@ -70,6 +90,7 @@ public enum FxWatcher {
     }
     var logger = Logger(label: "fxwatcher")
     logger[metadataKey: "handler"] = "\(chosen.name)"
+    if let note = chosen.note { logger.notice("\(note)") }
 
     let watcher = WatcherService(
       configuration: configuration,

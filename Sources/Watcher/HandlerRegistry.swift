@@ -20,11 +20,6 @@ public struct HandlerRegistry: Sendable {
     self.factories = factories
   }
 
-  /// A registry holding one handler, which every name but an unknown one selects.
-  public init(single handler: any Handler, name: String) {
-    self.init(defaultName: name, factories: [name: { handler }])
-  }
-
   /// The registered names, sorted.
   public var names: [String] { factories.keys.sorted() }
 

@@ -56,6 +56,16 @@ public struct WatcherService: Service, CustomStringConvertible {
   public func run() async throws {
     // A lock left by an earlier process must not claim readiness for this one.
     try lockFile.remove()
+    do {
+      try await serve()
+    } catch {
+      // Whatever ended the watcher, the healthcheck must not report it ready.
+      try? lockFile.remove()
+      throw error
+    }
+  }
+
+  private func serve() async throws {
     try await withThrowingTaskGroup(of: Event.self) { group in
       for endpoint in endpoints {
         group.addTask {
@@ -112,8 +122,7 @@ public struct WatcherService: Service, CustomStringConvertible {
         }
       case .endpointStopped(let name):
         running -= 1
-        guard draining else {
-          try? lockFile.remove()
+        guard draining || Task.isCancelled else {
           throw WatcherError(.serverStopped, "the \(name) server stopped unexpectedly")
         }
         if running == 0 {
