@@ -19,7 +19,7 @@ protoc \
   --proto_path=Protos \
   --plugin=protoc-gen-swift="$bin/protoc-gen-swift" \
   --plugin=protoc-gen-grpc-swift="$bin/protoc-gen-grpc-swift-2" \
-  --swift_out="$out" --swift_opt=Visibility=Public \
-  --grpc-swift_out="$out" --grpc-swift_opt=Visibility=Public,Client=true,Server=true \
-  Protos/*.proto
+  --swift_out="$out" --swift_opt=Visibility=Public,FileNaming=DropPath \
+  --grpc-swift_out="$out" --grpc-swift_opt=Visibility=Public,Client=true,Server=true,FileNaming=DropPath \
+  $(find Protos -name "*.proto" | sort)
 echo "generated: $(ls "$out" | tr '\n' ' ')"

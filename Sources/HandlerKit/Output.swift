@@ -50,6 +50,14 @@ public struct Output: Sendable, Hashable, ExpressibleByStringLiteral {
     }
   }
 
+  /// The size of the output in bytes (of its UTF-8 encoding, for text).
+  public var byteCount: Int {
+    switch storage {
+    case .text(let text): text.utf8.count
+    case .bytes(let bytes): bytes.count
+    }
+  }
+
   /// The output as bytes (text is UTF-8 encoded).
   public var bytes: Data {
     switch storage {

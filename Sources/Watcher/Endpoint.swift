@@ -25,13 +25,19 @@ struct GRPCEndpoint: Endpoint {
   let requestedAddress: String
   private let server: GRPCServer<HTTP2ServerTransport.Posix>
 
-  /// Creates an endpoint serving `services` on `host:port` in plaintext.
-  init(name: String, host: String, port: Int, services: [any RegistrableRPCService]) {
+  /// Room for `Info` and protobuf framing beside an input of `MAX_MESSAGE_BYTES`.
+  static let messageOverheadAllowance = 64 * 1024
+
+  /// Creates an endpoint serving `services` on `host:port` in plaintext, refusing request
+  /// messages larger than `maxMessageBytes` plus room for their framing.
+  init(name: String, host: String, port: Int, maxMessageBytes: Int, services: [any RegistrableRPCService]) {
     self.name = name
     self.requestedAddress = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     let address: GRPCNIOTransportCore.SocketAddress =
       host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
-    let transport = HTTP2ServerTransport.Posix(address: address, transportSecurity: .plaintext)
+    var config = HTTP2ServerTransport.Posix.Config.defaults
+    config.rpc.maxRequestPayloadSize = maxMessageBytes.addingReportingOverflow(Self.messageOverheadAllowance).partialValue
+    let transport = HTTP2ServerTransport.Posix(address: address, transportSecurity: .plaintext, config: config)
     self.server = GRPCServer(transport: transport, services: services)
   }
 

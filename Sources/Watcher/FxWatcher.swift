@@ -143,6 +143,18 @@ struct WatcherOptions: ParsableCommand {
   @Option(help: "Bound on draining calls at shutdown, e.g. 10s (env DRAIN_TIMEOUT; default 10s).")
   var drainTimeout: String?
 
+  @Option(help: "Default bound on one call, 0 for none (env EXEC_TIMEOUT; default 60s).")
+  var execTimeout: String?
+
+  @Option(name: .customLong("max-inflight"), help: "Most calls run at once; more are refused, 0 for no limit (env MAX_INFLIGHT; default 0).")
+  var maxInFlight: String?
+
+  @Option(help: "Largest input or output of a call, e.g. 4MiB (env MAX_MESSAGE_BYTES; default 4MiB).")
+  var maxMessageBytes: String?
+
+  @Option(help: "The function's name, for the gateway methods' Service (env FUNCTION_NAME; default: the handler's name).")
+  var functionName: String?
+
   @Flag(help: "List the compiled-in handlers and exit.")
   var listHandlers = false
 
@@ -152,7 +164,8 @@ struct WatcherOptions: ParsableCommand {
     let pairs: [(String, String?)] = [
       (Setting.host, host), (Setting.port, port), (Setting.meshPort, meshPort),
       (Setting.handlerName, handler), (Setting.lockFile, lockFile), (Setting.logLevel, logLevel),
-      (Setting.drainTimeout, drainTimeout),
+      (Setting.drainTimeout, drainTimeout), (Setting.execTimeout, execTimeout), (Setting.maxInFlight, maxInFlight),
+      (Setting.maxMessageBytes, maxMessageBytes), (Setting.functionName, functionName),
     ]
     return Dictionary(uniqueKeysWithValues: pairs.compactMap { name, value in value.map { (name, $0) } })
   }

@@ -1,12 +1,14 @@
 import HandlerKit
 import Logging
 
-/// The invocation pipeline, independent of any transport: builds the ``Context``, calls the
-/// handler, turns every failure into a ``HandlerError`` and logs one line per call at debug.
+/// The invocation pipeline, independent of any transport: admits the call (drain state,
+/// in-flight limit, size limit), works out its deadline, builds the ``Context``, runs the
+/// handler against the deadline, turns every failure into a ``HandlerError`` and logs one
+/// line per call at debug.
 ///
-/// A transport decodes its frames into a ``Request``, calls ``invoke(_:requestID:method:)``,
-/// and encodes the ``Output`` or maps the ``HandlerError`` to its own status; nothing here
-/// knows about gRPC.
+/// A transport decodes its frames into a ``Request``, calls ``invoke(_:requestID:method:callerTimeout:)``
+/// (or the streaming variant), and encodes the ``Output`` or maps the ``HandlerError`` to its
+/// own status; nothing here knows about gRPC.
 struct Invoker: Sendable {
   /// The hosted handler.
   let handler: any Handler
@@ -14,25 +16,137 @@ struct Invoker: Sendable {
   let functionName: String
   /// The watcher's logger; each call's context gets a copy carrying its request id.
   let logger: Logger
+  /// The bound on a call when nothing shorter applies; `nil` for none.
+  let execTimeout: Duration?
+  /// The largest input or output, in bytes.
+  let maxMessageBytes: Int
+  /// Admission: in-flight limit and drain state.
+  let gate: InvocationGate
 
   /// The longest caller-supplied request id that is kept; longer ones are replaced.
   static let maximumRequestIDLength = 128
 
+  init(
+    handler: any Handler,
+    functionName: String,
+    logger: Logger,
+    execTimeout: Duration? = nil,
+    maxMessageBytes: Int = .max,
+    gate: InvocationGate = InvocationGate(limit: 0)
+  ) {
+    self.handler = handler
+    self.functionName = functionName
+    self.logger = logger
+    self.execTimeout = execTimeout
+    self.maxMessageBytes = maxMessageBytes
+    self.gate = gate
+  }
+
   /// Runs one call and returns the handler's output.
-  func invoke(_ request: Request, requestID: String?, method: String) async throws(HandlerError) -> Output {
-    let start = ContinuousClock.now
-    let context = Context(
-      requestID: requestID.flatMap(Self.acceptableRequestID) ?? Context.makeRequestID(),
-      functionName: request.info.functionName.isEmpty ? functionName : request.info.functionName,
-      deadline: nil,
-      logger: logger
-    )
-    do {
+  func invoke(
+    _ request: Request,
+    requestID: String?,
+    method: String,
+    callerTimeout: Duration? = nil
+  ) async throws(HandlerError) -> Output {
+    try await run(request, requestID: requestID, method: method, callerTimeout: callerTimeout) { context in
       let output = try await handler.handle(request, context: context)
-      logCall(context, method: method, start: start, outcome: "ok")
+      try checkOutputSize(output)
       return output
+    }
+  }
+
+  /// Runs one call whose reply must be text, as OpenFx's `Call` (a proto3 `string`) requires.
+  ///
+  /// Output that is not valid UTF-8 is an `internalError`, never repaired text.
+  func invokeForText(
+    _ request: Request,
+    requestID: String?,
+    method: String,
+    callerTimeout: Duration? = nil
+  ) async throws(HandlerError) -> String {
+    let output = try await invoke(request, requestID: requestID, method: method, callerTimeout: callerTimeout)
+    guard let text = output.text else {
+      throw HandlerError(
+        .internalError,
+        "the handler's output (\(output.byteCount) bytes) is not valid UTF-8, and \(method) replies with a string; use CallBytes for binary output"
+      )
+    }
+    return text
+  }
+
+  /// Runs one call and hands each output to `write` as the handler produces it: every output
+  /// of a ``StreamingHandler``, or the one output of any other handler.
+  func invokeStreaming(
+    _ request: Request,
+    requestID: String?,
+    method: String,
+    callerTimeout: Duration? = nil,
+    write: @escaping @Sendable (Output) async throws -> Void
+  ) async throws(HandlerError) {
+    let checkedWrite: @Sendable (Output) async throws -> Void = { output in
+      try checkOutputSize(output)
+      try await write(output)
+    }
+    try await run(request, requestID: requestID, method: method, callerTimeout: callerTimeout) { context in
+      if let streaming = handler as? any StreamingHandler {
+        try await streaming.handle(request, context: context, writer: OutputWriter(checkedWrite))
+      } else {
+        try await checkedWrite(try await handler.handle(request, context: context))
+      }
+    }
+  }
+
+  private func run<Value: Sendable>(
+    _ request: Request,
+    requestID: String?,
+    method: String,
+    callerTimeout: Duration?,
+    body: @escaping @Sendable (Context) async throws -> Value
+  ) async throws(HandlerError) -> Value {
+    let start = ContinuousClock.now
+    var callLogger = logger
+    callLogger[metadataKey: "request-id"] = nil
+    let context: Context
+    let limit: (duration: Duration, source: String)?
+    do throws(HandlerError) {
+      guard request.input.count <= maxMessageBytes else {
+        throw HandlerError(
+          .resourceExhausted,
+          "the input (\(request.input.count) bytes) is larger than MAX_MESSAGE_BYTES (\(maxMessageBytes))")
+      }
+      limit = try timeLimit(infoTimeout: request.info.timeout, callerTimeout: callerTimeout)
+      context = Context(
+        requestID: requestID.flatMap(Self.acceptableRequestID) ?? Context.makeRequestID(),
+        functionName: request.info.functionName.isEmpty ? functionName : request.info.functionName,
+        deadline: limit.map { start + $0.duration },
+        logger: callLogger
+      )
+      try admit()
     } catch {
-      let failure = HandlerError(converting: error)
+      logCall(Context(requestID: requestID ?? "-", logger: callLogger), method: method, start: start, outcome: error.code.rawValue)
+      throw error
+    }
+
+    do {
+      let value: Value
+      if let limit, let deadline = context.deadline {
+        value = try await raceDeadline(deadline, timeout: limit.duration, onWorkEnded: gate.leave) {
+          try await body(context)
+        }
+      } else {
+        defer { gate.leave() }
+        value = try await body(context)
+      }
+      logCall(context, method: method, start: start, outcome: "ok")
+      return value
+    } catch {
+      let failure =
+        if error is DeadlineExceeded, let limit {
+          HandlerError(.deadlineExceeded, "the call did not finish within its timeout (\(limit.source) \(limit.duration))")
+        } else {
+          HandlerError(converting: error)
+        }
       logCall(context, method: method, start: start, outcome: failure.code.rawValue)
       if failure.code == .unknown || failure.code == .internalError {
         context.logger.warning("handler failed", metadata: ["error": "\(failure.message)"])
@@ -41,18 +155,42 @@ struct Invoker: Sendable {
     }
   }
 
-  /// Runs one call whose reply must be text, as OpenFx's `Call` (a proto3 `string`) requires.
-  ///
-  /// Output that is not valid UTF-8 is an `internalError`, never repaired text.
-  func invokeForText(_ request: Request, requestID: String?, method: String) async throws(HandlerError) -> String {
-    let output = try await invoke(request, requestID: requestID, method: method)
-    guard let text = output.text else {
-      throw HandlerError(
-        .internalError,
-        "the handler's output (\(output.bytes.count) bytes) is not valid UTF-8, and \(method) replies with a string"
-      )
+  /// Takes a slot in the gate or refuses the call at once.
+  private func admit() throws(HandlerError) {
+    do {
+      try gate.enter()
+    } catch {
+      switch error {
+      case .draining:
+        throw HandlerError(.unavailable, "the watcher is shutting down; retry on another instance")
+      case .overLimit(let limit):
+        throw HandlerError(.resourceExhausted, "\(limit) calls are in flight, the limit (MAX_INFLIGHT); retry later")
+      }
     }
-    return text
+  }
+
+  /// The shortest of `Info.Timeout`, the caller's deadline and `EXEC_TIMEOUT`, with where it came
+  /// from; `nil` when none applies. A malformed `Info.Timeout` is `invalidArgument`.
+  func timeLimit(infoTimeout: String, callerTimeout: Duration?) throws(HandlerError) -> (duration: Duration, source: String)? {
+    var candidates: [(duration: Duration, source: String)] = []
+    if !infoTimeout.isEmpty {
+      guard let parsed = GoDuration.parse(infoTimeout) else {
+        throw HandlerError(
+          .invalidArgument, "Info.Timeout \"\(infoTimeout.prefix(64))\" is not a duration such as 30s, 1m30s or 30")
+      }
+      if parsed > .zero { candidates.append((parsed, "Info.Timeout")) }
+    }
+    if let callerTimeout { candidates.append((max(callerTimeout, .zero), "the caller's deadline")) }
+    if let execTimeout { candidates.append((execTimeout, "EXEC_TIMEOUT")) }
+    return candidates.min { $0.duration < $1.duration }
+  }
+
+  private func checkOutputSize(_ output: Output) throws(HandlerError) {
+    guard output.byteCount <= maxMessageBytes else {
+      throw HandlerError(
+        .resourceExhausted,
+        "the handler's output (\(output.byteCount) bytes) is larger than MAX_MESSAGE_BYTES (\(maxMessageBytes))")
+    }
   }
 
   private func logCall(_ context: Context, method: String, start: ContinuousClock.Instant, outcome: String) {

@@ -27,29 +27,36 @@ public struct WatcherConfiguration: Sendable, Hashable {
   public var logLevel: Logger.Level
   /// How long in-flight calls may run on after SIGTERM/SIGINT before they are cancelled.
   public var drainTimeout: Duration
+  /// The longest a call may run when neither `Info.Timeout` nor the caller's deadline is
+  /// shorter (`EXEC_TIMEOUT`); `nil` for no default bound.
+  public var execTimeout: Duration?
+  /// The most calls the handler runs at once (`MAX_INFLIGHT`); `0` for no limit.
+  public var maxInFlight: Int
+  /// The largest input or output of one call, in bytes (`MAX_MESSAGE_BYTES`).
+  public var maxMessageBytes: Int
+  /// The function's name (`FUNCTION_NAME`): the `Service` the gateway methods answer to and the
+  /// context's name when the caller sends none; `nil` for the handler's name.
+  public var functionName: String?
 
-  /// The defaults: OpenFx's ports 50051 and 50052 on every interface, `/tmp/.lock`, `info`, 10 s drain.
+  /// The defaults: OpenFx's ports 50051 and 50052 on every interface, `/tmp/.lock`, `info`,
+  /// 10 s drain, 60 s call timeout, no in-flight limit, 4 MiB messages.
   public static var defaults: WatcherConfiguration {
-    WatcherConfiguration(
-      host: "0.0.0.0",
-      port: 50051,
-      meshPort: 50052,
-      handlerName: nil,
-      lockFilePath: "/tmp/.lock",
-      logLevel: .info,
-      drainTimeout: .seconds(10)
-    )
+    WatcherConfiguration()
   }
 
-  /// Creates a configuration from explicit values.
+  /// Creates a configuration; every value defaults to its documented default.
   public init(
-    host: String,
-    port: Int,
-    meshPort: Int,
-    handlerName: String?,
-    lockFilePath: String,
-    logLevel: Logger.Level,
-    drainTimeout: Duration
+    host: String = "0.0.0.0",
+    port: Int = 50051,
+    meshPort: Int = 50052,
+    handlerName: String? = nil,
+    lockFilePath: String = "/tmp/.lock",
+    logLevel: Logger.Level = .info,
+    drainTimeout: Duration = .seconds(10),
+    execTimeout: Duration? = .seconds(60),
+    maxInFlight: Int = 0,
+    maxMessageBytes: Int = 4 * 1024 * 1024,
+    functionName: String? = nil
   ) {
     self.host = host
     self.port = port
@@ -58,6 +65,10 @@ public struct WatcherConfiguration: Sendable, Hashable {
     self.lockFilePath = lockFilePath
     self.logLevel = logLevel
     self.drainTimeout = drainTimeout
+    self.execTimeout = execTimeout
+    self.maxInFlight = maxInFlight
+    self.maxMessageBytes = maxMessageBytes
+    self.functionName = functionName
   }
 
   /// Reads the settings from `environment`; an unset or empty variable keeps its default.
@@ -100,12 +111,30 @@ public struct WatcherConfiguration: Sendable, Hashable {
       logLevel = level
     }
     if let text = value(Setting.drainTimeout) {
-      guard let duration = GoDuration.parse(text) else {
-        throw Self.invalid(Setting.drainTimeout, text, "expected a duration such as 10s, 1m30s, 500ms or 10 (seconds)")
-      }
-      drainTimeout = duration
+      drainTimeout = try Self.parseDuration(text, name: Setting.drainTimeout)
     }
+    if let text = value(Setting.execTimeout) {
+      let duration = try Self.parseDuration(text, name: Setting.execTimeout)
+      execTimeout = duration == .zero ? nil : duration
+    }
+    if let text = value(Setting.maxInFlight) {
+      guard let limit = Int(text), limit >= 0 else {
+        throw Self.invalid(Setting.maxInFlight, text, "expected a whole number of calls, 0 for no limit")
+      }
+      maxInFlight = limit
+    }
+    if let text = value(Setting.maxMessageBytes) {
+      guard let bytes = Self.parseByteCount(text), (1...Self.maximumMessageBytes).contains(bytes) else {
+        throw Self.invalid(
+          Setting.maxMessageBytes, text, "expected a size from 1 byte to 1GiB, such as 4194304, 512KiB or 4MiB")
+      }
+      maxMessageBytes = bytes
+    }
+    functionName = value(Setting.functionName)
   }
+
+  /// The largest `MAX_MESSAGE_BYTES` accepted: 1 GiB.
+  public static let maximumMessageBytes = 1 << 30
 
   /// The environment variables the watcher reads.
   public enum Setting {
@@ -125,6 +154,33 @@ public struct WatcherConfiguration: Sendable, Hashable {
     public static let logLevel = "LOG_LEVEL"
     /// The drain bound on shutdown.
     public static let drainTimeout = "DRAIN_TIMEOUT"
+    /// The default bound on one call.
+    public static let execTimeout = "EXEC_TIMEOUT"
+    /// The in-flight limit.
+    public static let maxInFlight = "MAX_INFLIGHT"
+    /// The message size limit.
+    public static let maxMessageBytes = "MAX_MESSAGE_BYTES"
+    /// The function's name.
+    public static let functionName = "FUNCTION_NAME"
+  }
+
+  private static func parseDuration(_ text: String, name: String) throws(WatcherError) -> Duration {
+    guard let duration = GoDuration.parse(text) else {
+      throw invalid(name, text, "expected a duration such as 10s, 1m30s, 500ms or 10 (seconds)")
+    }
+    return duration
+  }
+
+  /// `4194304`, `512KiB`/`512Ki`/`512K`, `4MiB`/`4Mi`/`4M`, `1GiB`/`1Gi`/`1G` (all powers of 1024).
+  static func parseByteCount(_ text: String) -> Int? {
+    let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("Ki", 1 << 10), ("Mi", 1 << 20),
+      ("Gi", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("B", 1)]
+    for (suffix, scale) in units where text.hasSuffix(suffix) {
+      guard let count = Int(text.dropLast(suffix.count)), count >= 0 else { return nil }
+      let (bytes, overflow) = count.multipliedReportingOverflow(by: scale)
+      return overflow ? nil : bytes
+    }
+    return Int(text)
   }
 
   private static func parsePort(_ text: String, name: String) throws(WatcherError) -> Int {

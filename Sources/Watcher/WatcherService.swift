@@ -1,3 +1,4 @@
+import GRPCCore
 import HandlerKit
 import Logging
 import ServiceLifecycle
@@ -14,31 +15,60 @@ public struct WatcherService: Service, CustomStringConvertible {
   private let endpoints: [any Endpoint]
   private let lockFile: LockFile
   private let logger: Logger
+  private let gate: InvocationGate
+  private let health: HealthStatus
 
   /// Creates a watcher for `handler` with grpc-swift endpoints on both ports.
+  ///
+  /// `functionName` is the function's name when ``WatcherConfiguration/functionName`` is unset.
   public init(
     configuration: WatcherConfiguration,
     handler: any Handler,
     functionName: String,
     logger: Logger
   ) {
-    let invoker = Invoker(handler: handler, functionName: functionName, logger: logger)
-    let service = FxWatcherGRPCService(invoker: invoker)
+    let gate = InvocationGate(limit: configuration.maxInFlight)
+    let health = HealthStatus()
+    let invoker = Invoker(
+      handler: handler,
+      functionName: configuration.functionName ?? functionName,
+      logger: logger,
+      execTimeout: configuration.execTimeout,
+      maxMessageBytes: configuration.maxMessageBytes,
+      gate: gate
+    )
+    let services: [any RegistrableRPCService] = [
+      FxWatcherGRPCService(invoker: invoker),
+      FxGatewayGRPCService(invoker: invoker),
+      HealthGRPCService(status: health),
+    ]
+    let endpoint = { (name: String, port: Int) in
+      GRPCEndpoint(
+        name: name, host: configuration.host, port: port, maxMessageBytes: configuration.maxMessageBytes,
+        services: services)
+    }
     self.init(
       configuration: configuration,
-      endpoints: [
-        GRPCEndpoint(name: "gateway", host: configuration.host, port: configuration.port, services: [service]),
-        GRPCEndpoint(name: "mesh", host: configuration.host, port: configuration.meshPort, services: [service]),
-      ],
-      logger: logger
+      endpoints: [endpoint("gateway", configuration.port), endpoint("mesh", configuration.meshPort)],
+      logger: logger,
+      gate: gate,
+      health: health
     )
   }
 
-  init(configuration: WatcherConfiguration, endpoints: [any Endpoint], logger: Logger) {
+  init(
+    configuration: WatcherConfiguration,
+    endpoints: [any Endpoint],
+    logger: Logger,
+    gate: InvocationGate = InvocationGate(limit: 0),
+    health: HealthStatus = HealthStatus()
+  ) {
     self.configuration = configuration
     self.endpoints = endpoints
     self.lockFile = LockFile(path: configuration.lockFilePath)
     self.logger = logger
+    self.gate = gate
+    self.health = health
   }
 
   /// A short description for logs: the endpoints and the lock file.
@@ -90,6 +120,7 @@ public struct WatcherService: Service, CustomStringConvertible {
         }
       }
       try lockFile.create()
+      health.markServing()
       logger.info("watcher ready", metadata: addresses.merging(["lock": "\(lockFile.path)"]) { $1 })
 
       group.addTask {
@@ -111,6 +142,8 @@ public struct WatcherService: Service, CustomStringConvertible {
         draining = true
         // First thing: the healthcheck must see the container is going away.
         do { try lockFile.remove() } catch { logger.error("\(error)") }
+        health.markDraining()
+        gate.beginDraining()
         logger.info("shutting down: lock removed, draining calls in flight", metadata: [
           "drain-timeout": "\(configuration.drainTimeout)"
         ])

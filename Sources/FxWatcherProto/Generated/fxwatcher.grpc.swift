@@ -38,9 +38,51 @@ public enum Pb_FxWatcher: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "CallBytes" metadata.
+        public enum CallBytes: Sendable {
+            /// Request type for "CallBytes".
+            public typealias Input = Pb_Request
+            /// Response type for "CallBytes".
+            public typealias Output = Pb_Messages
+            /// Descriptor for "CallBytes".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "pb.FxWatcher"),
+                method: "CallBytes",
+                type: .unary
+            )
+        }
+        /// Namespace for "Calls" metadata.
+        public enum Calls: Sendable {
+            /// Request type for "Calls".
+            public typealias Input = Pb_Request
+            /// Response type for "Calls".
+            public typealias Output = Pb_Messages
+            /// Descriptor for "Calls".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "pb.FxWatcher"),
+                method: "Calls",
+                type: .bidirectionalStreaming
+            )
+        }
+        /// Namespace for "CallStream" metadata.
+        public enum CallStream: Sendable {
+            /// Request type for "CallStream".
+            public typealias Input = Pb_Request
+            /// Response type for "CallStream".
+            public typealias Output = Pb_Messages
+            /// Descriptor for "CallStream".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "pb.FxWatcher"),
+                method: "CallStream",
+                type: .serverStreaming
+            )
+        }
         /// Descriptors for all methods in the "pb.FxWatcher" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
-            Call.descriptor
+            Call.descriptor,
+            CallBytes.descriptor,
+            Calls.descriptor,
+            CallStream.descriptor
         ]
     }
 }
@@ -80,6 +122,61 @@ extension Pb_FxWatcher {
             request: GRPCCore.StreamingServerRequest<Pb_Request>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Pb_Reply>
+
+        /// Handle the "CallBytes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Added by the Swift watcher beside OpenFx's Call; OpenFx's own clients never call them.
+        /// > CallBytes: Call with a byte-safe reply (binary output such as a JPEG frame).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Pb_Request` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Pb_Messages` messages.
+        func callBytes(
+            request: GRPCCore.StreamingServerRequest<Pb_Request>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Pb_Messages>
+
+        /// Handle the "Calls" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Calls: one reply per request, in order, on one stream (frame-by-frame work).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Pb_Request` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Pb_Messages` messages.
+        func calls(
+            request: GRPCCore.StreamingServerRequest<Pb_Request>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Pb_Messages>
+
+        /// Handle the "CallStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > CallStream: every output a streaming handler writes for one request, as written.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Pb_Request` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Pb_Messages` messages.
+        func callStream(
+            request: GRPCCore.StreamingServerRequest<Pb_Request>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Pb_Messages>
     }
 
     /// Service protocol for the "pb.FxWatcher" service.
@@ -103,6 +200,61 @@ extension Pb_FxWatcher {
             request: GRPCCore.ServerRequest<Pb_Request>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Pb_Reply>
+
+        /// Handle the "CallBytes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Added by the Swift watcher beside OpenFx's Call; OpenFx's own clients never call them.
+        /// > CallBytes: Call with a byte-safe reply (binary output such as a JPEG frame).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Pb_Request` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Pb_Messages` message.
+        func callBytes(
+            request: GRPCCore.ServerRequest<Pb_Request>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Pb_Messages>
+
+        /// Handle the "Calls" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Calls: one reply per request, in order, on one stream (frame-by-frame work).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Pb_Request` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Pb_Messages` messages.
+        func calls(
+            request: GRPCCore.StreamingServerRequest<Pb_Request>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Pb_Messages>
+
+        /// Handle the "CallStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > CallStream: every output a streaming handler writes for one request, as written.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Pb_Request` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Pb_Messages` messages.
+        func callStream(
+            request: GRPCCore.ServerRequest<Pb_Request>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Pb_Messages>
     }
 
     /// Simple service protocol for the "pb.FxWatcher" service.
@@ -124,6 +276,63 @@ extension Pb_FxWatcher {
             request: Pb_Request,
             context: GRPCCore.ServerContext
         ) async throws -> Pb_Reply
+
+        /// Handle the "CallBytes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Added by the Swift watcher beside OpenFx's Call; OpenFx's own clients never call them.
+        /// > CallBytes: Call with a byte-safe reply (binary output such as a JPEG frame).
+        ///
+        /// - Parameters:
+        ///   - request: A `Pb_Request` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Pb_Messages` to respond with.
+        func callBytes(
+            request: Pb_Request,
+            context: GRPCCore.ServerContext
+        ) async throws -> Pb_Messages
+
+        /// Handle the "Calls" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Calls: one reply per request, in order, on one stream (frame-by-frame work).
+        ///
+        /// - Parameters:
+        ///   - request: A stream of `Pb_Request` messages.
+        ///   - response: A response stream of `Pb_Messages` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func calls(
+            request: GRPCCore.RPCAsyncSequence<Pb_Request, any Swift.Error>,
+            response: GRPCCore.RPCWriter<Pb_Messages>,
+            context: GRPCCore.ServerContext
+        ) async throws
+
+        /// Handle the "CallStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > CallStream: every output a streaming handler writes for one request, as written.
+        ///
+        /// - Parameters:
+        ///   - request: A `Pb_Request` message.
+        ///   - response: A response stream of `Pb_Messages` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func callStream(
+            request: Pb_Request,
+            response: GRPCCore.RPCWriter<Pb_Messages>,
+            context: GRPCCore.ServerContext
+        ) async throws
     }
 }
 
@@ -137,6 +346,39 @@ extension Pb_FxWatcher.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Pb_Reply>(),
             handler: { request, context in
                 try await self.call(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Pb_FxWatcher.Method.CallBytes.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Pb_Request>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Pb_Messages>(),
+            handler: { request, context in
+                try await self.callBytes(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Pb_FxWatcher.Method.Calls.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Pb_Request>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Pb_Messages>(),
+            handler: { request, context in
+                try await self.calls(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Pb_FxWatcher.Method.CallStream.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Pb_Request>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Pb_Messages>(),
+            handler: { request, context in
+                try await self.callStream(
                     request: request,
                     context: context
                 )
@@ -158,6 +400,28 @@ extension Pb_FxWatcher.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func callBytes(
+        request: GRPCCore.StreamingServerRequest<Pb_Request>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Pb_Messages> {
+        let response = try await self.callBytes(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func callStream(
+        request: GRPCCore.StreamingServerRequest<Pb_Request>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Pb_Messages> {
+        let response = try await self.callStream(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -173,6 +437,53 @@ extension Pb_FxWatcher.SimpleServiceProtocol {
                 context: context
             ),
             metadata: [:]
+        )
+    }
+
+    public func callBytes(
+        request: GRPCCore.ServerRequest<Pb_Request>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Pb_Messages> {
+        return GRPCCore.ServerResponse<Pb_Messages>(
+            message: try await self.callBytes(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func calls(
+        request: GRPCCore.StreamingServerRequest<Pb_Request>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Pb_Messages> {
+        return GRPCCore.StreamingServerResponse<Pb_Messages>(
+            metadata: [:],
+            producer: { writer in
+                try await self.calls(
+                    request: request.messages,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
+
+    public func callStream(
+        request: GRPCCore.ServerRequest<Pb_Request>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Pb_Messages> {
+        return GRPCCore.StreamingServerResponse<Pb_Messages>(
+            metadata: [:],
+            producer: { writer in
+                try await self.callStream(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
         )
     }
 }
@@ -203,6 +514,76 @@ extension Pb_FxWatcher {
             deserializer: some GRPCCore.MessageDeserializer<Pb_Reply>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Pb_Reply>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CallBytes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Added by the Swift watcher beside OpenFx's Call; OpenFx's own clients never call them.
+        /// > CallBytes: Call with a byte-safe reply (binary output such as a JPEG frame).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Pb_Request` message.
+        ///   - serializer: A serializer for `Pb_Request` messages.
+        ///   - deserializer: A deserializer for `Pb_Messages` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func callBytes<Result>(
+            request: GRPCCore.ClientRequest<Pb_Request>,
+            serializer: some GRPCCore.MessageSerializer<Pb_Request>,
+            deserializer: some GRPCCore.MessageDeserializer<Pb_Messages>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Pb_Messages>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Calls" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Calls: one reply per request, in order, on one stream (frame-by-frame work).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Pb_Request` messages.
+        ///   - serializer: A serializer for `Pb_Request` messages.
+        ///   - deserializer: A deserializer for `Pb_Messages` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func calls<Result>(
+            request: GRPCCore.StreamingClientRequest<Pb_Request>,
+            serializer: some GRPCCore.MessageSerializer<Pb_Request>,
+            deserializer: some GRPCCore.MessageDeserializer<Pb_Messages>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Pb_Messages>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CallStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > CallStream: every output a streaming handler writes for one request, as written.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Pb_Request` message.
+        ///   - serializer: A serializer for `Pb_Request` messages.
+        ///   - deserializer: A deserializer for `Pb_Messages` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func callStream<Result>(
+            request: GRPCCore.ClientRequest<Pb_Request>,
+            serializer: some GRPCCore.MessageSerializer<Pb_Request>,
+            deserializer: some GRPCCore.MessageDeserializer<Pb_Messages>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Pb_Messages>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -251,6 +632,105 @@ extension Pb_FxWatcher {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "CallBytes" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Added by the Swift watcher beside OpenFx's Call; OpenFx's own clients never call them.
+        /// > CallBytes: Call with a byte-safe reply (binary output such as a JPEG frame).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Pb_Request` message.
+        ///   - serializer: A serializer for `Pb_Request` messages.
+        ///   - deserializer: A deserializer for `Pb_Messages` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func callBytes<Result>(
+            request: GRPCCore.ClientRequest<Pb_Request>,
+            serializer: some GRPCCore.MessageSerializer<Pb_Request>,
+            deserializer: some GRPCCore.MessageDeserializer<Pb_Messages>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Pb_Messages>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Pb_FxWatcher.Method.CallBytes.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "Calls" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Calls: one reply per request, in order, on one stream (frame-by-frame work).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Pb_Request` messages.
+        ///   - serializer: A serializer for `Pb_Request` messages.
+        ///   - deserializer: A deserializer for `Pb_Messages` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func calls<Result>(
+            request: GRPCCore.StreamingClientRequest<Pb_Request>,
+            serializer: some GRPCCore.MessageSerializer<Pb_Request>,
+            deserializer: some GRPCCore.MessageDeserializer<Pb_Messages>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Pb_Messages>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.bidirectionalStreaming(
+                request: request,
+                descriptor: Pb_FxWatcher.Method.Calls.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "CallStream" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > CallStream: every output a streaming handler writes for one request, as written.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Pb_Request` message.
+        ///   - serializer: A serializer for `Pb_Request` messages.
+        ///   - deserializer: A deserializer for `Pb_Messages` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func callStream<Result>(
+            request: GRPCCore.ClientRequest<Pb_Request>,
+            serializer: some GRPCCore.MessageSerializer<Pb_Request>,
+            deserializer: some GRPCCore.MessageDeserializer<Pb_Messages>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Pb_Messages>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Pb_FxWatcher.Method.CallStream.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -277,6 +757,90 @@ extension Pb_FxWatcher.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Pb_Request>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Pb_Reply>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CallBytes" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Added by the Swift watcher beside OpenFx's Call; OpenFx's own clients never call them.
+    /// > CallBytes: Call with a byte-safe reply (binary output such as a JPEG frame).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Pb_Request` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func callBytes<Result>(
+        request: GRPCCore.ClientRequest<Pb_Request>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Pb_Messages>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.callBytes(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Pb_Request>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Pb_Messages>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Calls" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Calls: one reply per request, in order, on one stream (frame-by-frame work).
+    ///
+    /// - Parameters:
+    ///   - request: A streaming request producing `Pb_Request` messages.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func calls<Result>(
+        request: GRPCCore.StreamingClientRequest<Pb_Request>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Pb_Messages>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.calls(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Pb_Request>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Pb_Messages>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CallStream" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > CallStream: every output a streaming handler writes for one request, as written.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Pb_Request` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func callStream<Result>(
+        request: GRPCCore.ClientRequest<Pb_Request>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Pb_Messages>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.callStream(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Pb_Request>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Pb_Messages>(),
             options: options,
             onResponse: handleResponse
         )
@@ -309,6 +873,103 @@ extension Pb_FxWatcher.ClientProtocol {
             metadata: metadata
         )
         return try await self.call(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CallBytes" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Added by the Swift watcher beside OpenFx's Call; OpenFx's own clients never call them.
+    /// > CallBytes: Call with a byte-safe reply (binary output such as a JPEG frame).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func callBytes<Result>(
+        _ message: Pb_Request,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Pb_Messages>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Pb_Request>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.callBytes(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Calls" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Calls: one reply per request, in order, on one stream (frame-by-frame work).
+    ///
+    /// - Parameters:
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - producer: A closure producing request messages to send to the server. Returning
+    ///       from the closure closes the request stream.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func calls<Result>(
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Pb_Request>) async throws -> Void,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Pb_Messages>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.StreamingClientRequest<Pb_Request>(
+            metadata: metadata,
+            producer: producer
+        )
+        return try await self.calls(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CallStream" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > CallStream: every output a streaming handler writes for one request, as written.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func callStream<Result>(
+        _ message: Pb_Request,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Pb_Messages>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Pb_Request>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.callStream(
             request: request,
             options: options,
             onResponse: handleResponse

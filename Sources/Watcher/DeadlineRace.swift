@@ -1,0 +1,78 @@
+import Synchronization
+
+/// Runs `work` in its own task and returns its result, or throws ``DeadlineExceeded`` at
+/// `deadline` without waiting for work that ignores cancellation. The work is cancelled
+/// when the race is decided, and `onWorkEnded` runs once it has really ended (so a slot it
+/// holds stays taken until then).
+func raceDeadline<Value: Sendable>(
+  _ deadline: ContinuousClock.Instant,
+  timeout: Duration,
+  onWorkEnded: @escaping @Sendable () -> Void,
+  work: @escaping @Sendable () async throws -> Value
+) async throws -> Value {
+  let race = Race<Value>()
+  let expired = DeadlineExceeded(timeout: timeout)
+  let workTask = Task {
+    defer { onWorkEnded() }
+    do {
+      race.settle(.success(try await work()))
+    } catch {
+      race.settle(.failure(error))
+    }
+  }
+  let timerTask = Task {
+    guard (try? await Task.sleep(until: deadline, tolerance: .zero, clock: .continuous)) != nil else { return }
+    race.settle(.failure(expired))
+  }
+  defer {
+    timerTask.cancel()
+    workTask.cancel()
+  }
+  return try await withTaskCancellationHandler {
+    try await withCheckedThrowingContinuation { race.wait(with: $0) }
+  } onCancel: {
+    // The caller went away, or its own deadline passed (the transport cancels then).
+    race.settle(.failure(ContinuousClock.now >= deadline ? expired : CancellationError()))
+  }
+}
+
+/// The call ran past its deadline.
+struct DeadlineExceeded: Error {
+  /// The timeout that applied.
+  let timeout: Duration
+}
+
+/// The first of several results wins; it is delivered whether it comes before or after the
+/// waiter.
+private final class Race<Value: Sendable>: Sendable {
+  private struct State {
+    var result: Result<Value, any Error>?
+    var waiter: CheckedContinuation<Value, any Error>?
+    var delivered = false
+  }
+
+  private let state = Mutex(State())
+
+  func settle(_ result: Result<Value, any Error>) {
+    let waiter = state.withLock { state -> CheckedContinuation<Value, any Error>? in
+      guard state.result == nil else { return nil }
+      state.result = result
+      guard let waiter = state.waiter, !state.delivered else { return nil }
+      state.delivered = true
+      return waiter
+    }
+    waiter?.resume(with: result)
+  }
+
+  func wait(with continuation: CheckedContinuation<Value, any Error>) {
+    let result = state.withLock { state -> Result<Value, any Error>? in
+      guard let result = state.result else {
+        state.waiter = continuation
+        return nil
+      }
+      state.delivered = true
+      return result
+    }
+    if let result { continuation.resume(with: result) }
+  }
+}
