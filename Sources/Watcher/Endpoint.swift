@@ -25,18 +25,25 @@ struct GRPCEndpoint: Endpoint {
   let requestedAddress: String
   private let server: GRPCServer<HTTP2ServerTransport.Posix>
 
-  /// Room for `Info` and protobuf framing beside an input of `MAX_MESSAGE_BYTES`.
-  static let messageOverheadAllowance = 64 * 1024
+  /// How far past `MAX_MESSAGE_BYTES` a request may go and still be read, so the pipeline can
+  /// refuse it with RESOURCE_EXHAUSTED and a clear message.
+  ///
+  /// grpc-swift-nio-transport 2.9.2 answers a message over its own limit with RST_STREAM, which
+  /// clients report as CANCELLED; reading up to four times the limit (plus room for `Info`)
+  /// keeps that for requests far too large to be honest mistakes.
+  static func transportLimit(forMaxMessageBytes limit: Int) -> Int {
+    let (scaled, overflow) = limit.multipliedReportingOverflow(by: 4)
+    return overflow ? Int.max : scaled.addingReportingOverflow(64 * 1024).partialValue
+  }
 
-  /// Creates an endpoint serving `services` on `host:port` in plaintext, refusing request
-  /// messages larger than `maxMessageBytes` plus room for their framing.
+  /// Creates an endpoint serving `services` on `host:port` in plaintext.
   init(name: String, host: String, port: Int, maxMessageBytes: Int, services: [any RegistrableRPCService]) {
     self.name = name
     self.requestedAddress = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     let address: GRPCNIOTransportCore.SocketAddress =
       host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
     var config = HTTP2ServerTransport.Posix.Config.defaults
-    config.rpc.maxRequestPayloadSize = maxMessageBytes.addingReportingOverflow(Self.messageOverheadAllowance).partialValue
+    config.rpc.maxRequestPayloadSize = Self.transportLimit(forMaxMessageBytes: maxMessageBytes)
     let transport = HTTP2ServerTransport.Posix(address: address, transportSecurity: .plaintext, config: config)
     self.server = GRPCServer(transport: transport, services: services)
   }

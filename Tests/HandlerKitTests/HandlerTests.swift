@@ -89,3 +89,26 @@ struct HandlerErrorTests {
     #expect(HandlerError.invalidArgument("bad").description == "invalidArgument: bad")
   }
 }
+
+@Suite("Streaming handlers")
+struct StreamingHandlerTests {
+  struct Frames: StreamingHandler {
+    let parts: [Output]
+    func handle(_ request: Request, context: Context, writer: OutputWriter) async throws {
+      for part in parts { try await writer.write(part) }
+    }
+  }
+
+  @Test func aSingleReplyJoinsTextAsTextAndAnythingElseAsBytes() async throws {
+    let text = try await Frames(parts: ["a", "b", "c"]).handle(Request(), context: Context())
+    #expect(text == Output("abc"))
+    let mixed = try await Frames(parts: ["a", .bytes(Data([0xFF]))]).handle(Request(), context: Context())
+    #expect(mixed.bytes == Data([0x61, 0xFF]) && mixed.text == nil)
+    #expect(try await Frames(parts: []).handle(Request(), context: Context()).text == "")
+  }
+
+  @Test func byteCountCountsUTF8() {
+    #expect(Output("héllo").byteCount == 6)
+    #expect(Output(bytes: Data(count: 7)).byteCount == 7)
+  }
+}

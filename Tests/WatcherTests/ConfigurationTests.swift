@@ -14,6 +14,29 @@ struct ConfigurationTests {
     #expect(configuration.handlerName == nil)
     #expect(configuration.logLevel == .info)
     #expect(configuration.drainTimeout == .seconds(10))
+    #expect(configuration.execTimeout == .seconds(60))
+    #expect(configuration.maxInFlight == 0)
+    #expect(configuration.maxMessageBytes == 4 * 1024 * 1024)
+    #expect(configuration.functionName == nil)
+  }
+
+  @Test func readsTheLimits() throws {
+    let configuration = try WatcherConfiguration(environment: [
+      "EXEC_TIMEOUT": "2m", "MAX_INFLIGHT": "64", "MAX_MESSAGE_BYTES": "512KiB", "FUNCTION_NAME": "imgprocessing",
+    ])
+    #expect(configuration.execTimeout == .seconds(120))
+    #expect(configuration.maxInFlight == 64)
+    #expect(configuration.maxMessageBytes == 512 * 1024)
+    #expect(configuration.functionName == "imgprocessing")
+    #expect(try WatcherConfiguration(environment: ["EXEC_TIMEOUT": "0"]).execTimeout == nil)
+  }
+
+  @Test(arguments: [
+    ("4194304", 4_194_304), ("4MiB", 4_194_304), ("4Mi", 4_194_304), ("4M", 4_194_304), ("512KiB", 524_288),
+    ("1GiB", 1 << 30), ("100B", 100),
+  ])
+  func parsesByteCounts(text: String, bytes: Int) {
+    #expect(WatcherConfiguration.parseByteCount(text) == bytes)
   }
 
   @Test func readsEverySetting() throws {
@@ -50,6 +73,11 @@ struct ConfigurationTests {
     (["LOG_LEVEL": "loud"], "LOG_LEVEL \"loud\""),
     (["DRAIN_TIMEOUT": "forever"], "DRAIN_TIMEOUT \"forever\""),
     (["WATCHER_PORT": "6000", "MESH_PORT": "6000"], "must differ"),
+    (["EXEC_TIMEOUT": "a while"], "EXEC_TIMEOUT \"a while\""),
+    (["MAX_INFLIGHT": "-3"], "MAX_INFLIGHT \"-3\""),
+    (["MAX_MESSAGE_BYTES": "0"], "MAX_MESSAGE_BYTES \"0\""),
+    (["MAX_MESSAGE_BYTES": "2GiB"], "MAX_MESSAGE_BYTES \"2GiB\""),
+    (["MAX_MESSAGE_BYTES": "lots"], "MAX_MESSAGE_BYTES \"lots\""),
   ])
   func refusesBadValuesNamingThem(environment: [String: String], expected: String) {
     let error = #expect(throws: WatcherError.self) { try WatcherConfiguration(environment: environment) }

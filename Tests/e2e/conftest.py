@@ -3,6 +3,7 @@ generated, at test time, from the repository's own Protos/fxwatcher.proto."""
 
 import importlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,24 +21,32 @@ START_TIMEOUT = 30.0
 
 @pytest.fixture(scope="session")
 def pb(tmp_path_factory):
-    """The generated `fxwatcher_pb2` and `fxwatcher_pb2_grpc` modules, as a namespace."""
+    """The Python modules generated from Protos/: `messages`/`services` (pb.FxWatcher),
+    `gateway_messages`/`gateway_services` (pb.FxGateway), `health_messages`/`health_services`."""
     from grpc_tools import protoc
 
     out = tmp_path_factory.mktemp("generated")
+    protos = tmp_path_factory.mktemp("protos")
+    # Flatten the tree: a Python module path grpc/health/v1 would shadow the grpc package.
+    for proto in (REPO / "Protos").rglob("*.proto"):
+        shutil.copy(proto, protos / proto.name)
     status = protoc.main([
-        "grpc_tools.protoc", f"-I{REPO / 'Protos'}", f"--python_out={out}", f"--grpc_python_out={out}",
-        str(REPO / "Protos" / "fxwatcher.proto"),
+        "grpc_tools.protoc", f"-I{protos}", f"--python_out={out}", f"--grpc_python_out={out}",
+        *sorted(str(p) for p in protos.glob("*.proto")),
     ])
-    assert status == 0, "protoc failed on Protos/fxwatcher.proto"
+    assert status == 0, "protoc failed on Protos/"
     sys.path.insert(0, str(out))
-    messages = importlib.import_module("fxwatcher_pb2")
-    services = importlib.import_module("fxwatcher_pb2_grpc")
 
     class Namespace:
         pass
 
     namespace = Namespace()
-    namespace.messages, namespace.services = messages, services
+    namespace.messages = importlib.import_module("fxwatcher_pb2")
+    namespace.services = importlib.import_module("fxwatcher_pb2_grpc")
+    namespace.gateway_messages = importlib.import_module("fxgateway_pb2")
+    namespace.gateway_services = importlib.import_module("fxgateway_pb2_grpc")
+    namespace.health_messages = importlib.import_module("health_pb2")
+    namespace.health_services = importlib.import_module("health_pb2_grpc")
     return namespace
 
 
