@@ -49,3 +49,22 @@ public struct Fail: Handler {
     var description: String { message }
   }
 }
+
+/// Calls another function over the mesh and replies with its answer: the input is
+/// `<function>:<payload>`.
+///
+/// For checking mesh calls between watchers in a real deployment.
+public struct Relay: Handler {
+  /// Creates the handler.
+  public init() {}
+
+  /// Sends the payload to the named function and returns its reply.
+  public func handle(_ request: Request, context: Context) async throws -> Output {
+    let text = try request.requireText()
+    guard let colon = text.firstIndex(of: ":") else {
+      throw HandlerError.invalidArgument("expected <function>:<payload>, got \"\(text.prefix(64))\"")
+    }
+    let reply = try await context.mesh.call(String(text[..<colon]), text: String(text[text.index(after: colon)...]))
+    return .text(reply)
+  }
+}

@@ -10,5 +10,6 @@ public enum ExampleHandlers {
     "echo": { Echo() },
     "sleep": { Sleep() },
     "fail": { Fail() },
+    "relay": { Relay() },
   ]
 }

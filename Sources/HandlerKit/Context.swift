@@ -12,14 +12,19 @@ public struct Context: Sendable {
   public let deadline: ContinuousClock.Instant?
   /// A logger that already carries `request-id` in its metadata.
   public let logger: Logger
+  /// Calls to other functions, bounded by this call's deadline.
+  public let mesh: Mesh
 
-  /// Creates a context; the logger gets this call's `request-id` as metadata.
+  /// Creates a context; the logger gets this call's `request-id` as metadata. Without a
+  /// `mesh` client, mesh calls fail with `failedPrecondition`.
   public init(
     requestID: String = Context.makeRequestID(),
     functionName: String = "",
     deadline: ContinuousClock.Instant? = nil,
-    logger: Logger = Logger(label: "handler")
+    logger: Logger = Logger(label: "handler"),
+    mesh: (any MeshClient)? = nil
   ) {
+    self.mesh = Mesh(client: mesh, deadline: deadline)
     self.requestID = requestID
     self.functionName = functionName
     self.deadline = deadline

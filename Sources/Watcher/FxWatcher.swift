@@ -155,6 +155,12 @@ struct WatcherOptions: ParsableCommand {
   @Option(help: "The function's name, for the gateway methods' Service (env FUNCTION_NAME; default: the handler's name).")
   var functionName: String?
 
+  @Option(help: "Namespace of other functions, for mesh calls (env MESH_NAMESPACE; default openfx-fn).")
+  var meshNamespace: String?
+
+  @Option(help: "Mesh address of other functions (env MESH_ADDRESS; default {function}.{namespace}:50052).")
+  var meshAddress: String?
+
   @Flag(help: "List the compiled-in handlers and exit.")
   var listHandlers = false
 
@@ -166,6 +172,7 @@ struct WatcherOptions: ParsableCommand {
       (Setting.handlerName, handler), (Setting.lockFile, lockFile), (Setting.logLevel, logLevel),
       (Setting.drainTimeout, drainTimeout), (Setting.execTimeout, execTimeout), (Setting.maxInFlight, maxInFlight),
       (Setting.maxMessageBytes, maxMessageBytes), (Setting.functionName, functionName),
+      (Setting.meshNamespace, meshNamespace), (Setting.meshAddress, meshAddress),
     ]
     return Dictionary(uniqueKeysWithValues: pairs.compactMap { name, value in value.map { (name, $0) } })
   }

@@ -22,6 +22,8 @@ struct Invoker: Sendable {
   let maxMessageBytes: Int
   /// Admission: in-flight limit and drain state.
   let gate: InvocationGate
+  /// What the handler's ``Context/mesh`` calls other functions with.
+  let mesh: (any MeshClient)?
 
   /// The longest caller-supplied request id that is kept; longer ones are replaced.
   static let maximumRequestIDLength = 128
@@ -32,7 +34,8 @@ struct Invoker: Sendable {
     logger: Logger,
     execTimeout: Duration? = nil,
     maxMessageBytes: Int = .max,
-    gate: InvocationGate = InvocationGate(limit: 0)
+    gate: InvocationGate = InvocationGate(limit: 0),
+    mesh: (any MeshClient)? = nil
   ) {
     self.handler = handler
     self.functionName = functionName
@@ -40,6 +43,7 @@ struct Invoker: Sendable {
     self.execTimeout = execTimeout
     self.maxMessageBytes = maxMessageBytes
     self.gate = gate
+    self.mesh = mesh
   }
 
   /// Runs one call and returns the handler's output.
@@ -120,7 +124,8 @@ struct Invoker: Sendable {
         requestID: requestID.flatMap(Self.acceptableRequestID) ?? Context.makeRequestID(),
         functionName: request.info.functionName.isEmpty ? functionName : request.info.functionName,
         deadline: limit.map { start + $0.duration },
-        logger: callLogger
+        logger: callLogger,
+        mesh: mesh
       )
       try admit()
     } catch {

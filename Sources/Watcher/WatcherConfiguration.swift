@@ -37,9 +37,15 @@ public struct WatcherConfiguration: Sendable, Hashable {
   /// The function's name (`FUNCTION_NAME`): the `Service` the gateway methods answer to and the
   /// context's name when the caller sends none; `nil` for the handler's name.
   public var functionName: String?
+  /// The namespace other functions live in (`MESH_NAMESPACE`), for ``meshAddressTemplate``.
+  public var meshNamespace: String
+  /// Where another function's mesh port is (`MESH_ADDRESS`): `host:port` with `{function}` and
+  /// `{namespace}` filled in.
+  public var meshAddressTemplate: String
 
   /// The defaults: OpenFx's ports 50051 and 50052 on every interface, `/tmp/.lock`, `info`,
-  /// 10 s drain, 60 s call timeout, no in-flight limit, 4 MiB messages.
+  /// 10 s drain, 60 s call timeout, no in-flight limit, 4 MiB messages, mesh calls to
+  /// `<function>.openfx-fn:50052`.
   public static var defaults: WatcherConfiguration {
     WatcherConfiguration()
   }
@@ -56,7 +62,9 @@ public struct WatcherConfiguration: Sendable, Hashable {
     execTimeout: Duration? = .seconds(60),
     maxInFlight: Int = 0,
     maxMessageBytes: Int = 4 * 1024 * 1024,
-    functionName: String? = nil
+    functionName: String? = nil,
+    meshNamespace: String = "openfx-fn",
+    meshAddressTemplate: String = "{function}.{namespace}:50052"
   ) {
     self.host = host
     self.port = port
@@ -69,6 +77,8 @@ public struct WatcherConfiguration: Sendable, Hashable {
     self.maxInFlight = maxInFlight
     self.maxMessageBytes = maxMessageBytes
     self.functionName = functionName
+    self.meshNamespace = meshNamespace
+    self.meshAddressTemplate = meshAddressTemplate
   }
 
   /// Reads the settings from `environment`; an unset or empty variable keeps its default.
@@ -131,6 +141,19 @@ public struct WatcherConfiguration: Sendable, Hashable {
       maxMessageBytes = bytes
     }
     functionName = value(Setting.functionName)
+    if let text = value(Setting.meshNamespace) {
+      guard MeshAddress.isFunctionName(text) else {
+        throw Self.invalid(Setting.meshNamespace, text, "expected a Kubernetes namespace: letters, digits, '-' and '.'")
+      }
+      meshNamespace = text
+    }
+    if let text = value(Setting.meshAddress) {
+      guard MeshAddress(template: text, namespace: meshNamespace).resolve("function") != nil else {
+        throw Self.invalid(
+          Setting.meshAddress, text, "expected host:port with {function} and {namespace}, such as {function}.{namespace}:50052")
+      }
+      meshAddressTemplate = text
+    }
   }
 
   /// The largest `MAX_MESSAGE_BYTES` accepted: 1 GiB.
@@ -162,6 +185,10 @@ public struct WatcherConfiguration: Sendable, Hashable {
     public static let maxMessageBytes = "MAX_MESSAGE_BYTES"
     /// The function's name.
     public static let functionName = "FUNCTION_NAME"
+    /// The namespace of other functions, for mesh calls.
+    public static let meshNamespace = "MESH_NAMESPACE"
+    /// The address template of other functions' mesh ports.
+    public static let meshAddress = "MESH_ADDRESS"
   }
 
   private static func parseDuration(_ text: String, name: String) throws(WatcherError) -> Duration {

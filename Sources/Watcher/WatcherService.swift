@@ -17,6 +17,7 @@ public struct WatcherService: Service, CustomStringConvertible {
   private let logger: Logger
   private let gate: InvocationGate
   private let health: HealthStatus
+  private let mesh: GRPCMeshClient?
 
   /// Creates a watcher for `handler` with grpc-swift endpoints on both ports.
   ///
@@ -29,13 +30,16 @@ public struct WatcherService: Service, CustomStringConvertible {
   ) {
     let gate = InvocationGate(limit: configuration.maxInFlight)
     let health = HealthStatus()
+    let mesh = GRPCMeshClient(
+      address: MeshAddress(template: configuration.meshAddressTemplate, namespace: configuration.meshNamespace))
     let invoker = Invoker(
       handler: handler,
       functionName: configuration.functionName ?? functionName,
       logger: logger,
       execTimeout: configuration.execTimeout,
       maxMessageBytes: configuration.maxMessageBytes,
-      gate: gate
+      gate: gate,
+      mesh: mesh
     )
     let services: [any RegistrableRPCService] = [
       FxWatcherGRPCService(invoker: invoker),
@@ -52,7 +56,8 @@ public struct WatcherService: Service, CustomStringConvertible {
       endpoints: [endpoint("gateway", configuration.port), endpoint("mesh", configuration.meshPort)],
       logger: logger,
       gate: gate,
-      health: health
+      health: health,
+      mesh: mesh
     )
   }
 
@@ -61,7 +66,8 @@ public struct WatcherService: Service, CustomStringConvertible {
     endpoints: [any Endpoint],
     logger: Logger,
     gate: InvocationGate = InvocationGate(limit: 0),
-    health: HealthStatus = HealthStatus()
+    health: HealthStatus = HealthStatus(),
+    mesh: GRPCMeshClient? = nil
   ) {
     self.configuration = configuration
     self.endpoints = endpoints
@@ -69,6 +75,7 @@ public struct WatcherService: Service, CustomStringConvertible {
     self.logger = logger
     self.gate = gate
     self.health = health
+    self.mesh = mesh
   }
 
   /// A short description for logs: the endpoints and the lock file.
@@ -86,6 +93,7 @@ public struct WatcherService: Service, CustomStringConvertible {
   public func run() async throws {
     // A lock left by an earlier process must not claim readiness for this one.
     try lockFile.remove()
+    defer { mesh?.shutdown() }
     do {
       try await serve()
     } catch {

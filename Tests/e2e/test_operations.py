@@ -145,3 +145,20 @@ def test_new_calls_during_drain_are_refused_and_accepted_ones_complete(start_wat
         assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
         assert [f.result().Output for f in accepted] == ["finished"] * 8
     assert watcher.wait_exit() == 0
+
+
+def test_a_handler_calls_another_watcher_over_the_mesh_and_survives_its_absence(start_watcher, call):
+    callee = start_watcher()
+    caller = start_watcher(env={"HANDLER_NAME": "relay", "MESH_ADDRESS": f"{{function}}:{callee.mesh_port}"})
+    # The function name fills {function}: here it is the callee's loopback address.
+    assert call(caller.port, b"127.0.0.1:hello over the mesh").Output == "hello over the mesh"
+    callee.signal(signal.SIGTERM)
+    assert callee.wait_exit() == 0
+    with pytest.raises(grpc.RpcError) as raised:
+        call(caller.port, b"127.0.0.1:anyone there?")
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "mesh call to 127.0.0.1" in raised.value.details()
+    with pytest.raises(grpc.RpcError) as raised:
+        call(caller.port, b"no/such name:payload")
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caller.process.poll() is None
