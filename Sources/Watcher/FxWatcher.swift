@@ -155,6 +155,9 @@ struct WatcherOptions: ParsableCommand {
   @Option(help: "The function's name, for the gateway methods' Service (env FUNCTION_NAME; default: the handler's name).")
   var functionName: String?
 
+  @Option(help: "Port of the Prometheus metrics at /metrics (env METRICS_PORT; default: none).")
+  var metricsPort: String?
+
   @Option(help: "Namespace of other functions, for mesh calls (env MESH_NAMESPACE; default openfx-fn).")
   var meshNamespace: String?
 
@@ -172,7 +175,7 @@ struct WatcherOptions: ParsableCommand {
       (Setting.handlerName, handler), (Setting.lockFile, lockFile), (Setting.logLevel, logLevel),
       (Setting.drainTimeout, drainTimeout), (Setting.execTimeout, execTimeout), (Setting.maxInFlight, maxInFlight),
       (Setting.maxMessageBytes, maxMessageBytes), (Setting.functionName, functionName),
-      (Setting.meshNamespace, meshNamespace), (Setting.meshAddress, meshAddress),
+      (Setting.meshNamespace, meshNamespace), (Setting.meshAddress, meshAddress), (Setting.metricsPort, metricsPort),
     ]
     return Dictionary(uniqueKeysWithValues: pairs.compactMap { name, value in value.map { (name, $0) } })
   }

@@ -24,6 +24,8 @@ struct Invoker: Sendable {
   let gate: InvocationGate
   /// What the handler's ``Context/mesh`` calls other functions with.
   let mesh: (any MeshClient)?
+  /// Where each call is counted, when metrics are served.
+  let metrics: CallMetrics?
 
   /// The longest caller-supplied request id that is kept; longer ones are replaced.
   static let maximumRequestIDLength = 128
@@ -35,7 +37,8 @@ struct Invoker: Sendable {
     execTimeout: Duration? = nil,
     maxMessageBytes: Int = .max,
     gate: InvocationGate = InvocationGate(limit: 0),
-    mesh: (any MeshClient)? = nil
+    mesh: (any MeshClient)? = nil,
+    metrics: CallMetrics? = nil
   ) {
     self.handler = handler
     self.functionName = functionName
@@ -44,6 +47,7 @@ struct Invoker: Sendable {
     self.maxMessageBytes = maxMessageBytes
     self.gate = gate
     self.mesh = mesh
+    self.metrics = metrics
   }
 
   /// Runs one call and returns the handler's output.
@@ -69,14 +73,17 @@ struct Invoker: Sendable {
     method: String,
     callerTimeout: Duration? = nil
   ) async throws(HandlerError) -> String {
-    let output = try await invoke(request, requestID: requestID, method: method, callerTimeout: callerTimeout)
-    guard let text = output.text else {
-      throw HandlerError(
-        .internalError,
-        "the handler's output (\(output.byteCount) bytes) is not valid UTF-8, and \(method) replies with a string; use CallBytes for binary output"
-      )
+    try await run(request, requestID: requestID, method: method, callerTimeout: callerTimeout) { context in
+      let output = try await handler.handle(request, context: context)
+      try checkOutputSize(output)
+      guard let text = output.text else {
+        throw HandlerError(
+          .internalError,
+          "the handler's output (\(output.byteCount) bytes) is not valid UTF-8, and \(method) replies with a string; use CallBytes for binary output"
+        )
+      }
+      return text
     }
-    return text
   }
 
   /// Runs one call and hands each output to `write` as the handler produces it: every output
@@ -198,9 +205,13 @@ struct Invoker: Sendable {
     }
   }
 
+  /// Counts the call in the metrics and logs it at debug.
   private func logCall(_ context: Context, method: String, start: ContinuousClock.Instant, outcome: String) {
-    guard context.logger.logLevel <= .debug else { return }
+    let debug = context.logger.logLevel <= .debug
+    guard debug || metrics != nil else { return }
     let elapsed = ContinuousClock.now - start
+    metrics?.record(method: method, status: outcome, duration: elapsed)
+    guard debug else { return }
     context.logger.debug(
       "call",
       metadata: [

@@ -37,6 +37,8 @@ public struct WatcherConfiguration: Sendable, Hashable {
   /// The function's name (`FUNCTION_NAME`): the `Service` the gateway methods answer to and the
   /// context's name when the caller sends none; `nil` for the handler's name.
   public var functionName: String?
+  /// The port of the Prometheus metrics (`METRICS_PORT`), or `nil` for none (the default).
+  public var metricsPort: Int?
   /// The namespace other functions live in (`MESH_NAMESPACE`), for ``meshAddressTemplate``.
   public var meshNamespace: String
   /// Where another function's mesh port is (`MESH_ADDRESS`): `host:port` with `{function}` and
@@ -45,7 +47,7 @@ public struct WatcherConfiguration: Sendable, Hashable {
 
   /// The defaults: OpenFx's ports 50051 and 50052 on every interface, `/tmp/.lock`, `info`,
   /// 10 s drain, 60 s call timeout, no in-flight limit, 4 MiB messages, mesh calls to
-  /// `<function>.openfx-fn:50052`.
+  /// `<function>.openfx-fn:50052`, no metrics port.
   public static var defaults: WatcherConfiguration {
     WatcherConfiguration()
   }
@@ -64,7 +66,8 @@ public struct WatcherConfiguration: Sendable, Hashable {
     maxMessageBytes: Int = 4 * 1024 * 1024,
     functionName: String? = nil,
     meshNamespace: String = "openfx-fn",
-    meshAddressTemplate: String = "{function}.{namespace}:50052"
+    meshAddressTemplate: String = "{function}.{namespace}:50052",
+    metricsPort: Int? = nil
   ) {
     self.host = host
     self.port = port
@@ -79,6 +82,7 @@ public struct WatcherConfiguration: Sendable, Hashable {
     self.functionName = functionName
     self.meshNamespace = meshNamespace
     self.meshAddressTemplate = meshAddressTemplate
+    self.metricsPort = metricsPort
   }
 
   /// Reads the settings from `environment`; an unset or empty variable keeps its default.
@@ -141,6 +145,13 @@ public struct WatcherConfiguration: Sendable, Hashable {
       maxMessageBytes = bytes
     }
     functionName = value(Setting.functionName)
+    if let text = value(Setting.metricsPort) {
+      let metricsPort = try Self.parsePort(text, name: Setting.metricsPort)
+      if metricsPort != 0 && (metricsPort == port || metricsPort == meshPort) {
+        throw WatcherError(.invalidConfiguration, "\(Setting.metricsPort) \(metricsPort) is already the gateway or mesh port")
+      }
+      self.metricsPort = metricsPort
+    }
     if let text = value(Setting.meshNamespace) {
       guard MeshAddress.isFunctionName(text) else {
         throw Self.invalid(Setting.meshNamespace, text, "expected a Kubernetes namespace: letters, digits, '-' and '.'")
@@ -185,6 +196,8 @@ public struct WatcherConfiguration: Sendable, Hashable {
     public static let maxMessageBytes = "MAX_MESSAGE_BYTES"
     /// The function's name.
     public static let functionName = "FUNCTION_NAME"
+    /// The Prometheus metrics port.
+    public static let metricsPort = "METRICS_PORT"
     /// The namespace of other functions, for mesh calls.
     public static let meshNamespace = "MESH_NAMESPACE"
     /// The address template of other functions' mesh ports.

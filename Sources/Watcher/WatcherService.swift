@@ -30,6 +30,7 @@ public struct WatcherService: Service, CustomStringConvertible {
   ) {
     let gate = InvocationGate(limit: configuration.maxInFlight)
     let health = HealthStatus()
+    let metrics = configuration.metricsPort.map { _ in CallMetrics(callsInFlight: { gate.callsInFlight }) }
     let mesh = GRPCMeshClient(
       address: MeshAddress(template: configuration.meshAddressTemplate, namespace: configuration.meshNamespace))
     let invoker = Invoker(
@@ -39,7 +40,8 @@ public struct WatcherService: Service, CustomStringConvertible {
       execTimeout: configuration.execTimeout,
       maxMessageBytes: configuration.maxMessageBytes,
       gate: gate,
-      mesh: mesh
+      mesh: mesh,
+      metrics: metrics
     )
     let services: [any RegistrableRPCService] = [
       FxWatcherGRPCService(invoker: invoker),
@@ -51,9 +53,13 @@ public struct WatcherService: Service, CustomStringConvertible {
         name: name, host: configuration.host, port: port, maxMessageBytes: configuration.maxMessageBytes,
         services: services)
     }
+    var endpoints: [any Endpoint] = [endpoint("gateway", configuration.port), endpoint("mesh", configuration.meshPort)]
+    if let metrics, let port = configuration.metricsPort {
+      endpoints.append(MetricsEndpoint(host: configuration.host, port: port, metrics: metrics))
+    }
     self.init(
       configuration: configuration,
-      endpoints: [endpoint("gateway", configuration.port), endpoint("mesh", configuration.meshPort)],
+      endpoints: endpoints,
       logger: logger,
       gate: gate,
       health: health,

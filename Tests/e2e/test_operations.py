@@ -162,3 +162,51 @@ def test_a_handler_calls_another_watcher_over_the_mesh_and_survives_its_absence(
         call(caller.port, b"no/such name:payload")
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caller.process.poll() is None
+
+
+def scrape(port):
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        assert response.status == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        return response.read().decode()
+
+
+def sample(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def test_prometheus_metrics_count_calls_by_method_and_status(start_watcher, pb, call):
+    from conftest import free_port, accepts
+    import urllib.error
+    import urllib.request
+
+    metrics_port = free_port()
+    watcher = start_watcher(env={"HANDLER_NAME": "fail", "METRICS_PORT": str(metrics_port), "MAX_INFLIGHT": "1"})
+    assert accepts(metrics_port), "the lock is written only once the metrics port accepts too"
+    for _ in range(3):
+        with pytest.raises(grpc.RpcError):
+            call(watcher.port, b"notFound:nothing here")
+    with pytest.raises(grpc.RpcError):
+        call(watcher.port, b"plain failure")
+    with channel_to(watcher.port) as channel:
+        with pytest.raises(grpc.RpcError):
+            pb.services.FxWatcherStub(channel).CallBytes(pb.messages.Request(input=b"unavailable:down"), timeout=5)
+    text = scrape(metrics_port)
+    assert sample(text, 'fxwatcher_calls_total{method="Call",status="notFound"}') == 3
+    assert sample(text, 'fxwatcher_calls_total{method="Call",status="unknown"}') == 1
+    assert sample(text, 'fxwatcher_calls_total{method="CallBytes",status="unavailable"}') == 1
+    assert sample(text, 'fxwatcher_call_duration_seconds_count{method="Call"}') == 4
+    assert sample(text, "fxwatcher_calls_in_flight") == 0
+    assert sample(text, "process_resident_memory_bytes") > 1_000_000
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/other", timeout=5)
+    assert missing.value.code == 404
+
+
+def test_metrics_are_off_by_default(start_watcher):
+    watcher = start_watcher()
+    assert "watcher ready" in watcher.log and " metrics=" not in watcher.log
