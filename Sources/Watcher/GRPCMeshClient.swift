@@ -75,27 +75,3 @@ extension Duration {
     return seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
   }
 }
-
-extension HandlerError.Code {
-  /// The code of the same name as a gRPC status code.
-  init(_ code: RPCError.Code) {
-    switch code {
-    case .cancelled: self = .cancelled
-    case .invalidArgument: self = .invalidArgument
-    case .deadlineExceeded: self = .deadlineExceeded
-    case .notFound: self = .notFound
-    case .alreadyExists: self = .alreadyExists
-    case .permissionDenied: self = .permissionDenied
-    case .resourceExhausted: self = .resourceExhausted
-    case .failedPrecondition: self = .failedPrecondition
-    case .aborted: self = .aborted
-    case .outOfRange: self = .outOfRange
-    case .unimplemented: self = .unimplemented
-    case .internalError: self = .internalError
-    case .unavailable: self = .unavailable
-    case .dataLoss: self = .dataLoss
-    case .unauthenticated: self = .unauthenticated
-    default: self = .unknown
-    }
-  }
-}

@@ -35,14 +35,8 @@ struct FxWatcherGRPCService: Pb_FxWatcher.ServiceProtocol {
     context: ServerContext
   ) async throws -> StreamingServerResponse<Pb_Messages> {
     let requestID = request.metadata.requestID
-    return StreamingServerResponse { writer in
-      for try await message in request.messages {
-        let output = try await mapToRPCError {
-          try await invoker.invoke(Request(message), requestID: requestID, method: "Calls")
-        }
-        try await writer.write(Pb_Messages(output))
-      }
-      return [:]
+    return replyingToEach(request.messages) { message in
+      try await invoker.invoke(Request(message), requestID: requestID, method: "Calls")
     }
   }
 
@@ -89,14 +83,8 @@ struct FxGatewayGRPCService: Pb_FxGateway.ServiceProtocol {
     context: ServerContext
   ) async throws -> StreamingServerResponse<Pb_Messages> {
     let requestID = request.metadata.requestID
-    return StreamingServerResponse { writer in
-      for try await message in request.messages {
-        let output = try await mapToRPCError {
-          try await invoker.invoke(try hostedRequest(message), requestID: requestID, method: "Invokes")
-        }
-        try await writer.write(Pb_Messages(output))
-      }
-      return [:]
+    return replyingToEach(request.messages) { message in
+      try await invoker.invoke(try hostedRequest(message), requestID: requestID, method: "Invokes")
     }
   }
 
@@ -215,6 +203,21 @@ enum GRPCTimeout {
   }
 }
 
+/// A stream with one byte-safe reply per request, in order; the first failure ends it with its
+/// status.
+func replyingToEach<Message: Sendable>(
+  _ messages: RPCAsyncSequence<Message, any Error>,
+  _ invoke: @escaping @Sendable (Message) async throws -> Output
+) -> StreamingServerResponse<Pb_Messages> {
+  StreamingServerResponse { writer in
+    for try await message in messages {
+      let output = try await mapToRPCError { try await invoke(message) }
+      try await writer.write(Pb_Messages(output))
+    }
+    return [:]
+  }
+}
+
 /// Runs `body`, turning a ``HandlerError`` it throws into the gRPC status of the same name.
 func mapToRPCError<Value>(_ body: () async throws -> Value) async throws -> Value {
   do {
@@ -234,23 +237,23 @@ extension RPCError {
 extension RPCError.Code {
   /// The gRPC code of the same name.
   init(_ code: HandlerError.Code) {
-    switch code {
-    case .cancelled: self = .cancelled
-    case .unknown: self = .unknown
-    case .invalidArgument: self = .invalidArgument
-    case .deadlineExceeded: self = .deadlineExceeded
-    case .notFound: self = .notFound
-    case .alreadyExists: self = .alreadyExists
-    case .permissionDenied: self = .permissionDenied
-    case .resourceExhausted: self = .resourceExhausted
-    case .failedPrecondition: self = .failedPrecondition
-    case .aborted: self = .aborted
-    case .outOfRange: self = .outOfRange
-    case .unimplemented: self = .unimplemented
-    case .internalError: self = .internalError
-    case .unavailable: self = .unavailable
-    case .dataLoss: self = .dataLoss
-    case .unauthenticated: self = .unauthenticated
-    }
+    self = Self.sameNamed.first { $0.handler == code }!.grpc
+  }
+
+  /// Every ``HandlerError/Code`` with the gRPC code of the same name.
+  static let sameNamed: [(handler: HandlerError.Code, grpc: RPCError.Code)] = [
+    (.cancelled, .cancelled), (.unknown, .unknown), (.invalidArgument, .invalidArgument),
+    (.deadlineExceeded, .deadlineExceeded), (.notFound, .notFound), (.alreadyExists, .alreadyExists),
+    (.permissionDenied, .permissionDenied), (.resourceExhausted, .resourceExhausted),
+    (.failedPrecondition, .failedPrecondition), (.aborted, .aborted), (.outOfRange, .outOfRange),
+    (.unimplemented, .unimplemented), (.internalError, .internalError), (.unavailable, .unavailable),
+    (.dataLoss, .dataLoss), (.unauthenticated, .unauthenticated),
+  ]
+}
+
+extension HandlerError.Code {
+  /// The code of the same name as a gRPC status code (`unknown` for any other).
+  init(_ code: RPCError.Code) {
+    self = RPCError.Code.sameNamed.first { $0.grpc == code }?.handler ?? .unknown
   }
 }

@@ -31,6 +31,18 @@ struct ConfigurationTests {
     #expect(try WatcherConfiguration(environment: ["EXEC_TIMEOUT": "0"]).execTimeout == nil)
   }
 
+  @Test func readsTheMeshAndMetricsSettings() throws {
+    let defaults = try WatcherConfiguration(environment: [:])
+    #expect(defaults.metricsPort == nil)
+    #expect(defaults.meshNamespace == "openfx-fn" && defaults.meshAddressTemplate == "{function}.{namespace}:50052")
+    let configuration = try WatcherConfiguration(environment: [
+      "METRICS_PORT": "9464", "MESH_NAMESPACE": "team-a", "MESH_ADDRESS": "{function}.{namespace}.svc:7000",
+    ])
+    #expect(configuration.metricsPort == 9464)
+    #expect(configuration.meshNamespace == "team-a")
+    #expect(configuration.meshAddressTemplate == "{function}.{namespace}.svc:7000")
+  }
+
   @Test(arguments: [
     ("4194304", 4_194_304), ("4MiB", 4_194_304), ("4Mi", 4_194_304), ("4M", 4_194_304), ("512KiB", 524_288),
     ("1GiB", 1 << 30), ("100B", 100),
@@ -78,6 +90,10 @@ struct ConfigurationTests {
     (["MAX_MESSAGE_BYTES": "0"], "MAX_MESSAGE_BYTES \"0\""),
     (["MAX_MESSAGE_BYTES": "2GiB"], "MAX_MESSAGE_BYTES \"2GiB\""),
     (["MAX_MESSAGE_BYTES": "lots"], "MAX_MESSAGE_BYTES \"lots\""),
+    (["METRICS_PORT": "50051"], "already the gateway or mesh port"),
+    (["METRICS_PORT": "http"], "METRICS_PORT \"http\""),
+    (["MESH_NAMESPACE": "a/b"], "MESH_NAMESPACE \"a/b\""),
+    (["MESH_ADDRESS": "{function}"], "MESH_ADDRESS \"{function}\""),
   ])
   func refusesBadValuesNamingThem(environment: [String: String], expected: String) {
     let error = #expect(throws: WatcherError.self) { try WatcherConfiguration(environment: environment) }

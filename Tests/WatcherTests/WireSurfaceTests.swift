@@ -150,3 +150,40 @@ struct WireSurfaceTests {
     for bad in ["", "m", "5", "5x", "123456789m", "-5m"] { #expect(GRPCTimeout.parse(bad) == nil) }
   }
 }
+
+@Suite("Health state")
+struct HealthStatusTests {
+  @Test func observersSeeTheCurrentStateThenChangesAndEndWhenDraining() async {
+    let health = HealthStatus()
+    var early = health.observe().makeAsyncIterator()
+    #expect(await early.next() == false)
+    health.markServing()
+    #expect(await early.next() == true)
+    health.markServing()  // no change, no update
+    var late = health.observe().makeAsyncIterator()
+    #expect(await late.next() == true)
+    health.markDraining()
+    health.markServing()  // draining is final
+    #expect(await early.next() == false)
+    #expect(await early.next() == nil)
+    #expect(await late.next() == false)
+    #expect(await late.next() == nil)
+    #expect(await Array(health.observe()) == [false])
+    #expect(!health.isServing)
+  }
+
+  @Test func aSlowObserverGetsTheLatestState() async {
+    let health = HealthStatus()
+    let slow = health.observe()
+    health.markServing()
+    health.markDraining()
+    #expect(await Array(slow) == [false])
+  }
+}
+
+extension Array {
+  init(_ stream: AsyncStream<Element>) async {
+    self = []
+    for await element in stream { append(element) }
+  }
+}
