@@ -3,11 +3,13 @@ import HandlerKit
 import Logging
 import ServiceLifecycle
 
-/// The watcher: serves one handler on the gateway and mesh ports and keeps the health lock.
+/// The watcher: serves one handler on the gateway and mesh ports (and the metrics port, when
+/// set) and keeps the health lock and the health state.
 ///
 /// Run it in a `ServiceGroup` with SIGTERM/SIGINT as graceful-shutdown signals (``FxWatcher``
-/// does). Start-up: stale lock removed, both ports bound, then the lock written. Graceful
-/// shutdown: the lock removed first, both ports stop accepting, calls in flight get up to
+/// does). Start-up: stale lock removed, every port bound, then the lock written and health
+/// SERVING. Graceful shutdown: the lock removed first, health NOT_SERVING, new calls refused
+/// with UNAVAILABLE, every port stops accepting, calls in flight get up to
 /// ``WatcherConfiguration/drainTimeout`` to finish and are cancelled after it; then `run()`
 /// returns normally.
 public struct WatcherService: Service, CustomStringConvertible {
