@@ -11,5 +11,6 @@ public enum ExampleHandlers {
     "sleep": { Sleep() },
     "fail": { Fail() },
     "relay": { Relay() },
+    "unmarshalling": { Unmarshalling() },
   ]
 }
