@@ -64,10 +64,22 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
-    // The example handlers of the OpenFx workshop; HandlerKit only.
+    // libxml2's HTML parser (Debian: libxml2-dev), for the crawler example.
+    .systemLibrary(
+      name: "CLibXML2",
+      pkgConfig: "libxml-2.0",
+      providers: [.apt(["libxml2-dev"])]
+    ),
+    // The crawler's HTML side: libxml2 without Foundation (their ICU headers clash).
+    .target(
+      name: "HTMLLinks",
+      dependencies: ["CLibXML2"],
+      swiftSettings: swiftSettings
+    ),
+    // The example handlers of the OpenFx workshop: HandlerKit and C libraries only.
     .target(
       name: "Examples",
-      dependencies: ["HandlerKit"],
+      dependencies: ["HandlerKit", "HTMLLinks"],
       swiftSettings: swiftSettings
     ),
     .executableTarget(
@@ -95,7 +107,7 @@ let package = Package(
     ),
     .testTarget(
       name: "ExamplesTests",
-      dependencies: ["Examples", "HandlerKit"],
+      dependencies: ["Examples", "HandlerKit", "HTMLLinks"],
       swiftSettings: swiftSettings
     ),
   ]

@@ -1,3 +1,4 @@
+import Foundation
 import HandlerKit
 
 /// The example handlers, by the names `HANDLER_NAME` uses (the seed's function names).
@@ -12,5 +13,6 @@ public enum ExampleHandlers {
     "fail": { Fail() },
     "relay": { Relay() },
     "unmarshalling": { Unmarshalling() },
+    "crawler": { Crawler(settings: try Crawler.Settings(environment: ProcessInfo.processInfo.environment)) },
   ]
 }
