@@ -80,6 +80,13 @@ let package = Package(
     .target(
       name: "Examples",
       dependencies: ["HandlerKit", "HTMLLinks"],
+      resources: [.copy("Sentiment/en-sentiment.xml")],
+      swiftSettings: swiftSettings
+    ),
+    // Times a compiled-in handler in-process (Benchmarks/).
+    .executableTarget(
+      name: "handler-bench",
+      dependencies: ["Examples", "HandlerKit"],
       swiftSettings: swiftSettings
     ),
     .executableTarget(

@@ -13,6 +13,7 @@ public enum ExampleHandlers {
     "fail": { Fail() },
     "relay": { Relay() },
     "unmarshalling": { Unmarshalling() },
+    "sentiment-analysis": { try SentimentAnalysis() },
     "crawler": { Crawler(settings: try Crawler.Settings(environment: ProcessInfo.processInfo.environment)) },
   ]
 }

@@ -46,7 +46,7 @@ struct DiagnosticsAndEchoTests {
 
   @Test func registryHasEchoAsItsDefault() throws {
     #expect(ExampleHandlers.factories[ExampleHandlers.defaultName] != nil)
-    #expect(Set(ExampleHandlers.factories.keys) == ["echo", "sleep", "fail", "relay", "unmarshalling", "crawler"])
+    #expect(Set(ExampleHandlers.factories.keys) == ["echo", "sleep", "fail", "relay", "unmarshalling", "crawler", "sentiment-analysis"])
     #expect(try ExampleHandlers.factories["echo"]!() is Echo)
   }
 }

@@ -1,0 +1,309 @@
+/// Pattern's `find_tokens` as TextBlob 0.20.1 runs it, then the lower-cased word stream its
+/// sentiment scorer reads (`" ".join(find_tokens(s)).split()`, each word lower-cased).
+enum PatternTokenizer {
+  static let endOfSentence = "END-OF-SENTENCE"
+  /// Punctuation split off words (the period is handled apart).
+  static let punctuation = Set(".,;:!?()[]{}`''\"@#$^&*+-|=~_".unicodeScalars.filter { $0 != "." })
+  /// The punctuation string, for Python's substring test `w not in PUNCTUATION`.
+  static let punctuationString = ".,;:!?()[]{}`''\"@#$^&*+-|=~_"
+  static let contractions: [(String, String)] = [
+    ("'d", " 'd"), ("'m", " 'm"), ("'s", " 's"), ("'ll", " 'll"), ("'re", " 're"), ("'ve", " 've"), ("n't", " n't"),
+  ]
+  static let contractionKeys = Set(contractions.map(\.0))
+  static let abbreviations: Set<String> = [
+    "a.", "adj.", "adv.", "al.", "a.m.", "c.", "cf.", "comp.", "conf.", "def.", "ed.", "e.g.", "esp.", "etc.", "ex.",
+    "f.", "fig.", "gen.", "id.", "i.e.", "int.", "l.", "m.", "Med.", "Mil.", "Mr.", "n.", "n.q.", "orig.", "pl.",
+    "pred.", "pres.", "p.m.", "ref.", "v.", "vs.", "w/",
+  ]
+
+  /// The words the scorer sees, lower-cased, sentences flattened.
+  static func words(_ text: String) -> [String] {
+    sentences(text).flatMap { $0.split(separator: " ").map { String($0).lowercased() } }
+  }
+
+  /// `find_tokens`: sentences of space-separated tokens.
+  static func sentences(_ input: String) -> [String] {
+    let spaced = collapsingWhitespace(replacingParagraphBreaks(spacingContractionsAndQuotes(Array(input.unicodeScalars))))
+    let tokens = splitPunctuation(spaced.split(separator: " ").map { String(String.UnicodeScalarView($0)) })
+    return joinSentences(tokens).map { rejoinEmoticons(rejoinSarcasm(Array($0.unicodeScalars))) }
+  }
+
+  /// The contraction replacements (`"n't"` → `" n't"`, …, each in turn over the whole text, which
+  /// comes to one pass: they only insert spaces), then the quotes spaced out (`'` → `" ' "`), then
+  /// `"\r\n"` → `"\n"`.
+  private static func spacingContractionsAndQuotes(_ scalars: [Unicode.Scalar]) -> [Unicode.Scalar] {
+    var spaced: [Unicode.Scalar] = []
+    spaced.reserveCapacity(scalars.count + scalars.count / 4)
+    var index = 0
+    while index < scalars.count {
+      if startsContraction(scalars, at: index) { spaced.append(" ") }
+      spaced.append(scalars[index])
+      index += 1
+    }
+    var quoted: [Unicode.Scalar] = []
+    quoted.reserveCapacity(spaced.count + spaced.count / 4)
+    index = 0
+    while index < spaced.count {
+      let scalar = spaced[index]
+      switch scalar {
+      case "“", "”", "‘", "’", "'", "\"":
+        quoted.append(" ")
+        quoted.append(scalar)
+        quoted.append(" ")
+      case "\r" where index + 1 < spaced.count && spaced[index + 1] == "\n":
+        break  // the "\n" follows
+      default:
+        quoted.append(scalar)
+      }
+      index += 1
+    }
+    return quoted
+  }
+
+  private static let contractionScalars = contractions.map { Array($0.0.unicodeScalars) }
+
+  private static func startsContraction(_ scalars: [Unicode.Scalar], at index: Int) -> Bool {
+    let first = scalars[index]
+    guard first == "'" || first == "n" else { return false }
+    return contractionScalars.contains { pattern in
+      index + pattern.count <= scalars.count && scalars[index..<index + pattern.count].elementsEqual(pattern)
+    }
+  }
+
+  /// `re.sub(r"\n{2,}", " END-OF-SENTENCE ", s)`.
+  private static func replacingParagraphBreaks(_ scalars: [Unicode.Scalar]) -> [Unicode.Scalar] {
+    let marker = Array(" \(endOfSentence) ".unicodeScalars)
+    var result: [Unicode.Scalar] = []
+    result.reserveCapacity(scalars.count)
+    var newlines = 0
+    func flush() {
+      if newlines >= 2 { result.append(contentsOf: marker) } else if newlines == 1 { result.append("\n") }
+      newlines = 0
+    }
+    for scalar in scalars {
+      if scalar == "\n" {
+        newlines += 1
+      } else {
+        flush()
+        result.append(scalar)
+      }
+    }
+    flush()
+    return result
+  }
+
+  /// `re.sub(r"\s+", " ", s)` with Python's Unicode whitespace.
+  private static func collapsingWhitespace(_ scalars: [Unicode.Scalar]) -> [Unicode.Scalar] {
+    var result: [Unicode.Scalar] = []
+    result.reserveCapacity(scalars.count)
+    var inSpace = false
+    for scalar in scalars {
+      if isPythonSpace(scalar) {
+        if !inSpace { result.append(" ") }
+        inSpace = true
+      } else {
+        result.append(scalar)
+        inSpace = false
+      }
+    }
+    return result
+  }
+
+  /// Python's `str.isspace()` (and `\s` in a `str` pattern).
+  static func isPythonSpace(_ scalar: Unicode.Scalar) -> Bool {
+    switch scalar.value {
+    case 0x09...0x0D, 0x1C...0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000: true
+    default: false
+    }
+  }
+
+  /// Leading and trailing punctuation split off each token; periods kept on abbreviations.
+  private static func splitPunctuation(_ rawTokens: [String]) -> [String] {
+    var tokens: [String] = []
+    for var token in rawTokens where !token.isEmpty {
+      var tail: [String] = []
+      while let first = token.unicodeScalars.first, punctuation.contains(first), !contractionKeys.contains(token) {
+        tokens.append(String(first))
+        token = String(token.unicodeScalars.dropFirst())
+      }
+      while let last = token.unicodeScalars.last, punctuation.contains(last) || last == ".",
+        !contractionKeys.contains(token)
+      {
+        if let last = token.unicodeScalars.last, punctuation.contains(last) {
+          tail.append(String(last))
+          token = String(token.unicodeScalars.dropLast())
+        }
+        if token.hasSuffixScalars("...") {
+          tail.append("...")
+          var scalars = Array(token.unicodeScalars.dropLast(3))
+          while scalars.last == "." { scalars.removeLast() }
+          token = String(String.UnicodeScalarView(scalars))
+        }
+        if token.hasSuffixScalars(".") {
+          if isAbbreviation(token) { break }
+          tail.append(".")
+          token = String(token.unicodeScalars.dropLast())
+        }
+      }
+      if !token.isEmpty { tokens.append(token) }
+      tokens.append(contentsOf: tail.reversed())
+    }
+    return tokens
+  }
+
+  static func isAbbreviation(_ token: String) -> Bool {
+    if abbreviations.contains(token) { return true }
+    let scalars = Array(token.unicodeScalars)
+    func isLetter(_ s: Unicode.Scalar) -> Bool { ("A"..."Z").contains(s) || ("a"..."z").contains(s) }
+    // ^[A-Za-z]\.$
+    if scalars.count == 2, isLetter(scalars[0]), scalars[1] == "." { return true }
+    // ^([A-Za-z]\.)+$
+    if scalars.count >= 2, scalars.count % 2 == 0,
+      stride(from: 0, to: scalars.count, by: 2).allSatisfy({ isLetter(scalars[$0]) && scalars[$0 + 1] == "." })
+    {
+      return true
+    }
+    // ^[A-Z][b|c|d|…|z]+.$  (the class holds '|' too; the last character is any but a newline)
+    let consonants = Set("bcdfghjklmnpqrstvwxz|".unicodeScalars)
+    if scalars.count >= 3, ("A"..."Z").contains(scalars[0]), scalars.last != "\n",
+      scalars[1..<(scalars.count - 1)].allSatisfy(consonants.contains)
+    {
+      return true
+    }
+    return false
+  }
+
+  /// Groups tokens into sentences at `... . ! ?` and paragraph breaks, as `find_tokens` does.
+  private static func joinSentences(_ tokens: [String]) -> [String] {
+    let enders: Set<String> = ["...", ".", "!", "?", endOfSentence]
+    let trailers: Set<String> = ["'", "\"", "”", "’", "...", ".", "!", "?", ")", endOfSentence]
+    var sentences: [[String]] = [[]]
+    var i = 0
+    var j = 0
+    while j < tokens.count {
+      if enders.contains(tokens[j]) {
+        while j < tokens.count, trailers.contains(tokens[j]) {
+          if tokens[j] == "'" || tokens[j] == "\"",
+            sentences[sentences.count - 1].filter({ $0 == tokens[j] }).count % 2 == 0
+          {
+            break
+          }
+          j += 1
+        }
+        sentences[sentences.count - 1].append(contentsOf: tokens[i..<j].filter { $0 != endOfSentence })
+        sentences.append([])
+        i = j
+      }
+      j += 1
+    }
+    sentences[sentences.count - 1].append(contentsOf: tokens[i..<min(j, tokens.count)])
+    return sentences.filter { !$0.isEmpty }.map { $0.joined(separator: " ") }
+  }
+
+  /// `RE_SARCASM.sub("(!)", s)`: `\( ?\! ?\)`.
+  private static func rejoinSarcasm(_ scalars: [Unicode.Scalar]) -> [Unicode.Scalar] {
+    guard scalars.contains("(") else { return scalars }
+    var result: [Unicode.Scalar] = []
+    result.reserveCapacity(scalars.count)
+    var index = 0
+    while index < scalars.count {
+      if scalars[index] == "(" {
+        var probe = index + 1
+        if probe < scalars.count, scalars[probe] == " " { probe += 1 }
+        if probe < scalars.count, scalars[probe] == "!" {
+          probe += 1
+          if probe < scalars.count, scalars[probe] == " " { probe += 1 }
+          if probe < scalars.count, scalars[probe] == ")" {
+            result.append(contentsOf: ["(", "!", ")"])
+            index = probe + 1
+            continue
+          }
+        }
+      }
+      result.append(scalars[index])
+      index += 1
+    }
+    return result
+  }
+
+  /// `RE_EMOTICONS.sub`: an emoticon written with spaces between its characters, followed by a
+  /// space or the end, loses the spaces. Where two emoticons could match, the longer wins.
+  static func rejoinEmoticons(_ scalars: [Unicode.Scalar]) -> String {
+    var result: [Unicode.Scalar] = []
+    result.reserveCapacity(scalars.count)
+    var index = 0
+    while index < scalars.count {
+      var best: (end: Int, emoticon: [Unicode.Scalar])?
+      if let candidates = Emoticons.byFirstScalar[scalars[index]] {
+        for emoticon in candidates {
+          guard let end = matchSpaced(emoticon, in: scalars, at: index),
+            end == scalars.count || isPythonSpace(scalars[end])
+          else { continue }
+          if best == nil || end > best!.end { best = (end, emoticon) }
+        }
+      }
+      if let best {
+        result.append(contentsOf: best.emoticon)
+        index = best.end
+      } else {
+        result.append(scalars[index])
+        index += 1
+      }
+    }
+    return String(String.UnicodeScalarView(result))
+  }
+
+  /// Where `emoticon` ends when matched at `start` with an optional space between its characters.
+  private static func matchSpaced(_ emoticon: [Unicode.Scalar], in scalars: [Unicode.Scalar], at start: Int) -> Int? {
+    var index = start
+    for (offset, scalar) in emoticon.enumerated() {
+      if offset > 0, index < scalars.count, scalars[index] == " ", index + 1 < scalars.count,
+        scalars[index + 1] == scalar
+      {
+        index += 1
+      }
+      guard index < scalars.count, scalars[index] == scalar else { return nil }
+      index += 1
+    }
+    return index
+  }
+}
+
+/// Pattern's emoticons: (mood, polarity) groups in the order TextBlob declares them.
+enum Emoticons {
+  static let groups: [(polarity: Double, faces: [String])] = [
+    (1.00, ["<3", "♥"]),
+    (1.00, [">:D", ":-D", ":D", "=-D", "=D", "X-D", "x-D", "XD", "xD", "8-D"]),
+    (0.75, [">:P", ":-P", ":P", ":-p", ":p", ":-b", ":b", ":c)", ":o)", ":^)"]),
+    (0.50, [">:)", ":-)", ":)", "=)", "=]", ":]", ":}", ":>", ":3", "8)", "8-)"]),
+    (0.25, [">;]", ";-)", ";)", ";-]", ";]", ";D", ";^)", "*-)", "*)"]),
+    (0.05, [">:o", ":-O", ":O", ":o", ":-o", "o_O", "o.O", "°O°", "°o°"]),
+    (-0.25, [">:/", ":-/", ":/", ":\\", ">:\\", ":-.", ":-s", ":s", ":S", ":-S", ">.>"]),
+    (-0.75, [">:[", ":-(", ":(", "=(", ":-[", ":[", ":{", ":-<", ":c", ":-c", "=/"]),
+    (-1.00, [":'(", ":'''(", ";'("]),
+  ]
+
+  /// Every face, by its first character.
+  static let byFirstScalar: [Unicode.Scalar: [[Unicode.Scalar]]] = Dictionary(
+    grouping: groups.flatMap { $0.faces.map { Array($0.unicodeScalars) } }, by: { $0[0] })
+
+  /// Lower-cased face → polarity of the first group holding it.
+  private static let polarityByLowercasedFace: [String: Double] = {
+    var table: [String: Double] = [:]
+    for group in groups {
+      for face in group.faces where table[face.lowercased()] == nil { table[face.lowercased()] = group.polarity }
+    }
+    return table
+  }()
+
+  /// The polarity of a lower-cased token that is an emoticon (first group in order), else `nil`.
+  static func polarity(of word: String) -> Double? {
+    polarityByLowercasedFace[word]
+  }
+}
+
+extension String {
+  fileprivate func hasSuffixScalars(_ suffix: String) -> Bool {
+    unicodeScalars.reversed().starts(with: suffix.unicodeScalars.reversed())
+  }
+}
