@@ -80,6 +80,7 @@ let package = Package(
     .target(
       name: "Examples",
       dependencies: ["HandlerKit", "HTMLLinks"],
+      exclude: ["Sentiment/LEXICON-NOTICE.md"],
       resources: [.copy("Sentiment/en-sentiment.xml")],
       swiftSettings: swiftSettings
     ),

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Sentiment speed: calls/s of the Swift `sentiment-analysis` (release fxwatcher, over gRPC with
-h2load on loopback) against TextBlob 0.20.1's own calls/s (in-process, no gRPC at all) on the
-same corpus: the end-to-end test's generated sentences. Prints both and the ratio.
+"""Sentiment speed on the end-to-end test's generated sentences: TextBlob 0.20.1's calls/s
+(in-process, no gRPC), the Swift handler's calls/s in-process (release handler-bench), and the
+release fxwatcher's calls/s over gRPC (h2load on loopback). Prints all three and the ratios.
 
-Usage: .build-venv/bin/python Benchmarks/sentiment.py [--binary .build/release/fxwatcher]
+Usage: .build-venv/bin/python Benchmarks/sentiment.py
+Build first: swift build -c release --product fxwatcher && swift build -c release --product handler-bench
 """
 
 import argparse
@@ -25,6 +26,7 @@ sys.path.insert(0, str(REPO / "Tests" / "e2e"))
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", default=str(REPO / ".build" / "release" / "fxwatcher"))
+    parser.add_argument("--bench", default=str(REPO / ".build" / "release" / "handler-bench"))
     parser.add_argument("--calls-per-sentence", type=int, default=200)
     args = parser.parse_args()
     from test_sentiment import generated_sentences, original
@@ -72,10 +74,18 @@ def main():
             watcher.send_signal(signal.SIGTERM)
             watcher.wait(timeout=30)
 
+        corpus_path = Path(work) / "corpus"
+        corpus_path.write_bytes(b"".join(struct.pack(">I", len(t.encode())) + t.encode() for t in corpus))
+        bench = subprocess.run([args.bench, "sentiment-analysis", str(corpus_path), "30"], capture_output=True,
+                               text=True, check=True, timeout=300).stdout
+        in_process_rate = int(re.search(r"= (\d+) calls/s", bench).group(1))
+
     print(f"corpus: {len(corpus)} sentences")
     print(f"TextBlob 0.20.1 in-process (CPython {sys.version.split()[0]}): {textblob_rate:,.0f} calls/s")
-    print(f"fxwatcher sentiment-analysis over gRPC (h2load, 2 connections x 8 streams): {swift_rate:,.0f} calls/s")
-    print(f"ratio: {swift_rate / textblob_rate:.1f}x")
+    print(f"Swift sentiment-analysis in-process (handler-bench): {in_process_rate:,.0f} calls/s "
+          f"= {in_process_rate / textblob_rate:.1f}x TextBlob")
+    print(f"fxwatcher sentiment-analysis over gRPC (h2load, 2 connections x 8 streams): {swift_rate:,.0f} calls/s "
+          f"= {swift_rate / textblob_rate:.1f}x TextBlob")
 
 
 if __name__ == "__main__":
