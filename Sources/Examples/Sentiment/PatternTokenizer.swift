@@ -4,8 +4,17 @@ enum PatternTokenizer {
   static let endOfSentence = "END-OF-SENTENCE"
   /// Punctuation split off words (the period is handled apart).
   static let punctuation = Set(".,;:!?()[]{}`''\"@#$^&*+-|=~_".unicodeScalars.filter { $0 != "." })
-  /// The punctuation string, for Python's substring test `w not in PUNCTUATION`.
-  static let punctuationString = ".,;:!?()[]{}`''\"@#$^&*+-|=~_"
+  /// Every substring of Pattern's punctuation string, for Python's test `w not in PUNCTUATION`.
+  static let punctuationSubstrings: Set<String> = {
+    let scalars = Array(".,;:!?()[]{}`''\"@#$^&*+-|=~_".unicodeScalars)
+    var substrings: Set<String> = [""]
+    for start in scalars.indices {
+      for end in start..<scalars.count {
+        substrings.insert(String(String.UnicodeScalarView(scalars[start...end])))
+      }
+    }
+    return substrings
+  }()
   static let contractions: [(String, String)] = [
     ("'d", " 'd"), ("'m", " 'm"), ("'s", " 's"), ("'ll", " 'll"), ("'re", " 're"), ("'ve", " 've"), ("n't", " n't"),
   ]
@@ -18,7 +27,7 @@ enum PatternTokenizer {
 
   /// The words the scorer sees, lower-cased, sentences flattened.
   static func words(_ text: String) -> [String] {
-    sentences(text).flatMap { $0.split(separator: " ").map { String($0).lowercased() } }
+    sentences(text).flatMap { $0.split(separator: " ").map { $0.pythonLowercased() } }
   }
 
   /// `find_tokens`: sentences of space-separated tokens.
@@ -299,6 +308,14 @@ enum Emoticons {
   /// The polarity of a lower-cased token that is an emoticon (first group in order), else `nil`.
   static func polarity(of word: String) -> Double? {
     polarityByLowercasedFace[word]
+  }
+}
+
+extension Substring {
+  /// Python's `str.lower()` (ASCII without a copy through Unicode tables).
+  fileprivate func pythonLowercased() -> String {
+    if utf8.allSatisfy({ $0 < 0x80 && !(0x41...0x5A).contains($0) }) { return String(self) }
+    return lowercased()
   }
 }
 

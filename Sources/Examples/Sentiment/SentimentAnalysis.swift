@@ -99,7 +99,7 @@ public struct SentimentAnalysis: Handler {
         if word == "(!)" {
           assessments.append(Assessment(polarity: 0.0, subjectivity: 1.0, intensity: 1.0, negated: false))
         }
-        if !word.isPythonAlpha, word.unicodeScalars.count <= 5, !PatternTokenizer.punctuationString.contains(word),
+        if !word.isPythonAlpha, word.unicodeScalars.count <= 5, !PatternTokenizer.punctuationSubstrings.contains(word),
           let polarity = Emoticons.polarity(of: word)
         {
           assessments.append(Assessment(polarity: polarity, subjectivity: 1.0, intensity: 1.0, negated: false))
@@ -122,10 +122,13 @@ extension String {
   /// Python's `str.isalpha()`: not empty, every character a letter (Lu, Ll, Lt, Lm, Lo).
   fileprivate var isPythonAlpha: Bool {
     !isEmpty
-      && unicodeScalars.allSatisfy {
-        switch $0.properties.generalCategory {
-        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: true
-        default: false
+      && unicodeScalars.allSatisfy { scalar in
+        if scalar.isASCII {
+          return ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar)
+        }
+        switch scalar.properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return true
+        default: return false
         }
       }
   }
