@@ -58,9 +58,7 @@ struct Invoker: Sendable {
     callerTimeout: Duration? = nil
   ) async throws(HandlerError) -> Output {
     try await run(request, requestID: requestID, method: method, callerTimeout: callerTimeout) { context in
-      let output = try await handler.handle(request, context: context)
-      try checkOutputSize(output)
-      return output
+      try await checkedOutput(request, context)
     }
   }
 
@@ -74,8 +72,7 @@ struct Invoker: Sendable {
     callerTimeout: Duration? = nil
   ) async throws(HandlerError) -> String {
     try await run(request, requestID: requestID, method: method, callerTimeout: callerTimeout) { context in
-      let output = try await handler.handle(request, context: context)
-      try checkOutputSize(output)
+      let output = try await checkedOutput(request, context)
       guard let text = output.text else {
         throw HandlerError(
           .internalError,
@@ -195,6 +192,13 @@ struct Invoker: Sendable {
     if let callerTimeout { candidates.append((max(callerTimeout, .zero), "the caller's deadline")) }
     if let execTimeout { candidates.append((execTimeout, "EXEC_TIMEOUT")) }
     return candidates.min { $0.duration < $1.duration }
+  }
+
+  /// The handler's output for `request`, refused when it is over the size limit.
+  private func checkedOutput(_ request: Request, _ context: Context) async throws -> Output {
+    let output = try await handler.handle(request, context: context)
+    try checkOutputSize(output)
+    return output
   }
 
   private func checkOutputSize(_ output: Output) throws(HandlerError) {
