@@ -46,7 +46,7 @@ public struct Output: Sendable, Hashable, ExpressibleByStringLiteral {
   public var text: String? {
     switch storage {
     case .text(let text): text
-    case .bytes(let bytes): String(validating: bytes, as: UTF8.self)
+    case .bytes(let bytes): bytes.withUnsafeBytes { String(validating: $0, as: UTF8.self) }
     }
   }
 

@@ -24,7 +24,7 @@ public struct Request: Sendable, Hashable {
 
   /// The input as text, or `nil` when it is not valid UTF-8 (never repaired).
   public var text: String? {
-    String(validating: input, as: UTF8.self)
+    input.withUnsafeBytes { String(validating: $0, as: UTF8.self) }
   }
 
   /// The input decoded from JSON; a malformed document is an ``HandlerError/Code/invalidArgument`` error.
