@@ -6,7 +6,6 @@ import signal
 import socket
 import stat
 import subprocess
-import threading
 import time
 
 import grpc
@@ -73,50 +72,30 @@ def test_no_lock_and_a_clear_error_when_a_port_cannot_be_bound(start_watcher, tm
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_shutdown_removes_lock_first_and_drains_the_call_in_flight(start_watcher, pb, signum):
     watcher = start_watcher(env={"HANDLER_NAME": "sleep", "DRAIN_TIMEOUT": "20s"})
-    result = {}
-
-    def slow_call():
-        with grpc.insecure_channel(f"127.0.0.1:{watcher.port}") as channel:
-            stub = pb.services.FxWatcherStub(channel)
-            try:
-                result["output"] = stub.Call(pb.messages.Request(input=b"1500:done"), timeout=30).Output
-            except grpc.RpcError as error:
-                result["error"] = (error.code(), error.details())
-
-    caller = threading.Thread(target=slow_call)
-    caller.start()
-    time.sleep(0.5)  # the call is now inside the handler
-    watcher.signal(signum)
-    assert wait_for(lambda: not watcher.lock.exists(), timeout=1.0), "lock not removed at once"
-    assert caller.is_alive(), "the call in flight should still be running while the lock is gone"
-    assert wait_for(lambda: not accepts(watcher.port), timeout=2.0), "still accepting new connections"
-    caller.join(timeout=30)
-    assert result == {"output": "done"}
+    with grpc.insecure_channel(f"127.0.0.1:{watcher.port}") as channel:
+        slow = pb.services.FxWatcherStub(channel).Call.future(pb.messages.Request(input=b"1500:done"), timeout=30)
+        time.sleep(0.5)  # the call is now inside the handler
+        watcher.signal(signum)
+        assert wait_for(lambda: not watcher.lock.exists(), timeout=1.0), "lock not removed at once"
+        assert not slow.done(), "the call in flight should still be running while the lock is gone"
+        assert wait_for(lambda: not accepts(watcher.port), timeout=2.0), "still accepting new connections"
+        assert slow.result().Output == "done"
     assert watcher.wait_exit() == 0
     assert "draining" in watcher.log and "drained" in watcher.log
 
 
 def test_calls_still_running_after_the_drain_bound_are_cancelled_and_the_exit_is_clean(start_watcher, pb):
     watcher = start_watcher(env={"HANDLER_NAME": "sleep", "DRAIN_TIMEOUT": "300ms"})
-    result = {}
-
-    def endless_call():
-        with grpc.insecure_channel(f"127.0.0.1:{watcher.port}") as channel:
-            stub = pb.services.FxWatcherStub(channel)
-            try:
-                result["output"] = stub.Call(pb.messages.Request(input=b"60000"), timeout=60).Output
-            except grpc.RpcError as error:
-                result["code"] = error.code()
-
-    caller = threading.Thread(target=endless_call)
-    caller.start()
-    time.sleep(0.5)
-    started = time.monotonic()
-    watcher.signal(signal.SIGTERM)
-    assert watcher.wait_exit(timeout=20) == 0
-    assert time.monotonic() - started < 10
-    caller.join(timeout=20)
-    assert result.get("code") in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE), result
+    with grpc.insecure_channel(f"127.0.0.1:{watcher.port}") as channel:
+        endless = pb.services.FxWatcherStub(channel).Call.future(pb.messages.Request(input=b"60000"), timeout=60)
+        time.sleep(0.5)
+        started = time.monotonic()
+        watcher.signal(signal.SIGTERM)
+        assert watcher.wait_exit(timeout=20) == 0
+        assert time.monotonic() - started < 10
+        with pytest.raises(grpc.RpcError) as raised:
+            endless.result(timeout=20)
+        assert raised.value.code() in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
     assert "drain timeout passed" in watcher.log
 
 
