@@ -12,12 +12,11 @@ import Synchronization
 /// passed, which at thousands of calls a second with a 60-second timeout is gigabytes.
 func raceDeadline<Value: Sendable>(
   _ deadline: ContinuousClock.Instant,
-  timeout: Duration,
   onWorkEnded: @escaping @Sendable () -> Void,
   work: @escaping @Sendable () async throws -> Value
 ) async throws -> Value {
   let race = Race<Value>()
-  let expired = DeadlineExceeded(timeout: timeout)
+  let expired = DeadlineExceeded()
   let workTask = Task {
     defer { onWorkEnded() }
     do {
@@ -44,10 +43,7 @@ func raceDeadline<Value: Sendable>(
 }
 
 /// The call ran past its deadline.
-struct DeadlineExceeded: Error {
-  /// The timeout that applied.
-  let timeout: Duration
-}
+struct DeadlineExceeded: Error {}
 
 /// The first of several results wins; it is delivered whether it comes before or after the
 /// waiter.

@@ -39,7 +39,7 @@ struct GRPCEndpoint: Endpoint {
   /// Creates an endpoint serving `services` on `host:port` in plaintext.
   init(name: String, host: String, port: Int, maxMessageBytes: Int, services: [any RegistrableRPCService]) {
     self.name = name
-    self.requestedAddress = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    self.requestedAddress = MeshAddress.text(host: host, port: port)
     let address: GRPCNIOTransportCore.SocketAddress =
       host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
     var config = HTTP2ServerTransport.Posix.Config.defaults

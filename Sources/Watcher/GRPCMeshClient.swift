@@ -26,7 +26,7 @@ final class GRPCMeshClient: MeshClient {
         .invalidArgument,
         "cannot call function \"\(function.prefix(64))\": a function name is letters, digits, '-' and '.', and MESH_ADDRESS must give host:port")
     }
-    let target = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    let target = MeshAddress.text(host: host, port: port)
     var request = Pb_Request()
     request.input = input
     request.info.functionName = function

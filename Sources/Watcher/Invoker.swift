@@ -113,8 +113,6 @@ struct Invoker: Sendable {
     body: @escaping @Sendable (Context) async throws -> Value
   ) async throws(HandlerError) -> Value {
     let start = ContinuousClock.now
-    var callLogger = logger
-    callLogger[metadataKey: "request-id"] = nil
     let context: Context
     let limit: (duration: Duration, source: String)?
     do throws(HandlerError) {
@@ -128,19 +126,19 @@ struct Invoker: Sendable {
         requestID: requestID.flatMap(Self.acceptableRequestID) ?? Context.makeRequestID(),
         functionName: request.info.functionName.isEmpty ? functionName : request.info.functionName,
         deadline: limit.map { start + $0.duration },
-        logger: callLogger,
+        logger: logger,
         mesh: mesh
       )
       try admit()
     } catch {
-      logCall(Context(requestID: requestID ?? "-", logger: callLogger), method: method, start: start, outcome: error.code.rawValue)
+      logCall(Context(requestID: requestID ?? "-", logger: logger), method: method, start: start, outcome: error.code.rawValue)
       throw error
     }
 
     do {
       let value: Value
-      if let limit, let deadline = context.deadline {
-        value = try await raceDeadline(deadline, timeout: limit.duration, onWorkEnded: gate.leave) {
+      if let deadline = context.deadline {
+        value = try await raceDeadline(deadline, onWorkEnded: gate.leave) {
           try await body(context)
         }
       } else {
@@ -221,7 +219,7 @@ struct Invoker: Sendable {
       metadata: [
         "method": "\(method)",
         "status": "\(outcome)",
-        "duration-ms": "\(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3)",
+        "duration-ms": "\(Double(elapsed.nanoseconds) / 1e6)",
       ]
     )
   }

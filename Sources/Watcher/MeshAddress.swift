@@ -20,6 +20,11 @@ struct MeshAddress: Sendable, Hashable {
       && name.utf8.allSatisfy { $0.isASCIILetterOrDigit || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".") }
   }
 
+  /// `host:port`, with an IPv6 host in brackets: `[::1]:50052`.
+  static func text(host: String, port: Int) -> String {
+    host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+  }
+
   /// `host:port` or `[ipv6]:port`.
   static func split(_ address: String) -> (host: String, port: Int)? {
     guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),

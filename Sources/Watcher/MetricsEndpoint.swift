@@ -18,7 +18,7 @@ final class MetricsEndpoint: Endpoint {
     self.host = host
     self.port = port
     self.metrics = metrics
-    self.requestedAddress = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    self.requestedAddress = MeshAddress.text(host: host, port: port)
   }
 
   func serve() async throws {
