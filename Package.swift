@@ -14,7 +14,9 @@ let package = Package(
     .library(name: "Watcher", targets: ["Watcher"]),
     .library(name: "FxWatcherProto", targets: ["FxWatcherProto"]),
     .library(name: "Examples", targets: ["Examples"]),
+    .library(name: "MQTT", targets: ["MQTT"]),
     .executable(name: "fxwatcher", targets: ["fxwatcher"]),
+    .executable(name: "fxmqtt-bridge", targets: ["fxmqtt-bridge"]),
   ],
   dependencies: [
     .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -45,12 +47,15 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // Parsing of settings shared by the watcher and the MQTT bridge: durations, sizes, ports.
+    .target(name: "SettingValues", swiftSettings: swiftSettings),
     // The runtime: configuration, invocation pipeline, gRPC servers, lock file, lifecycle.
     .target(
       name: "Watcher",
       dependencies: [
         "HandlerKit",
         "FxWatcherProto",
+        "SettingValues",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),
@@ -61,6 +66,40 @@ let package = Package(
         .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "Metrics", package: "swift-metrics"),
         .product(name: "Prometheus", package: "swift-prometheus"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // MQTT 3.1.1 on SwiftNIO: the packet codec and a client that stays connected.
+    .target(
+      name: "MQTT",
+      dependencies: [
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // The MQTT bridge: subscribes to a topic and passes each message to a function over gRPC.
+    .target(
+      name: "MQTTBridge",
+      dependencies: [
+        "MQTT",
+        "FxWatcherProto",
+        "SettingValues",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .executableTarget(
+      name: "fxmqtt-bridge",
+      dependencies: [
+        "MQTTBridge",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       swiftSettings: swiftSettings
     ),
@@ -106,6 +145,7 @@ let package = Package(
         "Watcher",
         "HandlerKit",
         "FxWatcherProto",
+        "SettingValues",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
         .product(name: "Logging", package: "swift-log"),

@@ -1,5 +1,6 @@
 import HandlerKit
 import Logging
+import SettingValues
 
 /// The invocation pipeline, independent of any transport: admits the call (drain state,
 /// in-flight limit, size limit), works out its deadline, builds the ``Context``, runs the

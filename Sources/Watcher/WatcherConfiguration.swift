@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import Logging
+import SettingValues
 
 /// Every setting of the watcher, parsed from environment-style variables.
 ///
@@ -91,10 +92,8 @@ public struct WatcherConfiguration: Sendable, Hashable {
   ///   value and what would be accepted.
   public init(environment: [String: String]) throws(WatcherError) {
     self = .defaults
-    func value(_ name: String) -> String? {
-      guard let value = environment[name]?.trimmingWhitespace(), !value.isEmpty else { return nil }
-      return value
-    }
+    let settings = SettingsEnvironment(environment)
+    func value(_ name: String) -> String? { settings.value(name) }
     if let text = value(Setting.host) {
       guard Self.isNumericAddress(text) else {
         throw Self.invalid(Setting.host, text, "expected a numeric IPv4 or IPv6 address such as 0.0.0.0, 127.0.0.1 or ::")
@@ -138,7 +137,7 @@ public struct WatcherConfiguration: Sendable, Hashable {
       maxInFlight = limit
     }
     if let text = value(Setting.maxMessageBytes) {
-      guard let bytes = Self.parseByteCount(text), (1...Self.maximumMessageBytes).contains(bytes) else {
+      guard let bytes = ByteCount.parse(text), (1...Self.maximumMessageBytes).contains(bytes) else {
         throw Self.invalid(
           Setting.maxMessageBytes, text, "expected a size from 1 byte to 1GiB, such as 4194304, 512KiB or 4MiB")
       }
@@ -211,20 +210,8 @@ public struct WatcherConfiguration: Sendable, Hashable {
     return duration
   }
 
-  /// `4194304`, `512KiB`/`512Ki`/`512K`, `4MiB`/`4Mi`/`4M`, `1GiB`/`1Gi`/`1G` (all powers of 1024).
-  static func parseByteCount(_ text: String) -> Int? {
-    let units: [(String, Int)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("Ki", 1 << 10), ("Mi", 1 << 20),
-      ("Gi", 1 << 30), ("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("B", 1)]
-    for (suffix, scale) in units where text.hasSuffix(suffix) {
-      guard let count = Int(text.dropLast(suffix.count)), count >= 0 else { return nil }
-      let (bytes, overflow) = count.multipliedReportingOverflow(by: scale)
-      return overflow ? nil : bytes
-    }
-    return Int(text)
-  }
-
   private static func parsePort(_ text: String, name: String) throws(WatcherError) -> Int {
-    guard let port = Int(text), (0...65535).contains(port) else {
+    guard let port = SettingsEnvironment.port(text) else {
       throw invalid(name, text, "expected a port number from 0 to 65535 (0 picks a free port)")
     }
     return port
@@ -237,11 +224,5 @@ public struct WatcherConfiguration: Sendable, Hashable {
   private static func isNumericAddress(_ text: String) -> Bool {
     var buffer = [UInt8](repeating: 0, count: 16)
     return inet_pton(AF_INET, text, &buffer) == 1 || inet_pton(AF_INET6, text, &buffer) == 1
-  }
-}
-
-extension String {
-  func trimmingWhitespace() -> String {
-    String(self.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
   }
 }

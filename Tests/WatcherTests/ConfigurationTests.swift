@@ -1,4 +1,5 @@
 import Logging
+import SettingValues
 import Testing
 
 @testable import Watcher
@@ -48,7 +49,7 @@ struct ConfigurationTests {
     ("1GiB", 1 << 30), ("100B", 100),
   ])
   func parsesByteCounts(text: String, bytes: Int) {
-    #expect(WatcherConfiguration.parseByteCount(text) == bytes)
+    #expect(ByteCount.parse(text) == bytes)
   }
 
   @Test func readsEverySetting() throws {

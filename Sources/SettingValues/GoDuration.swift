@@ -1,12 +1,12 @@
 /// Parses durations as OpenFx and Go write them: `"30s"`, `"1m30s"`, `"250ms"`, `"1.5h"`,
 /// and a bare number of seconds (`"30"`), which OpenFx's `Info.Timeout` also uses.
-enum GoDuration {
+public enum GoDuration {
   private static let units: [(suffix: String, nanoseconds: Double)] = [
     ("ns", 1), ("us", 1e3), ("µs", 1e3), ("μs", 1e3), ("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9),
   ]
 
   /// The duration `text` denotes, or `nil` when it is not one; negative durations are refused.
-  static func parse(_ text: String) -> Duration? {
+  public static func parse(_ text: String) -> Duration? {
     var rest = Substring(text)
     guard !rest.isEmpty else { return nil }
     if rest.first == "+" { rest = rest.dropFirst() }

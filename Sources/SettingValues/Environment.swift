@@ -1,0 +1,30 @@
+/// Environment-style settings: a variable that is unset, empty or only whitespace counts as
+/// unset, and values are read without surrounding whitespace.
+public struct SettingsEnvironment: Sendable {
+  /// The variables, as given.
+  public let variables: [String: String]
+
+  /// Wraps `variables` (the process environment merged with flags, or a test's dictionary).
+  public init(_ variables: [String: String]) {
+    self.variables = variables
+  }
+
+  /// The trimmed value of `name`, or `nil` when it is unset or blank.
+  public func value(_ name: String) -> String? {
+    guard let value = variables[name]?.trimmingWhitespace(), !value.isEmpty else { return nil }
+    return value
+  }
+
+  /// A port number from 0 to 65535 in `text`, or `nil`.
+  public static func port(_ text: String) -> Int? {
+    guard let port = Int(text), (0...65535).contains(port) else { return nil }
+    return port
+  }
+}
+
+extension String {
+  /// The string without leading and trailing whitespace.
+  public func trimmingWhitespace() -> String {
+    String(self.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+  }
+}
