@@ -154,6 +154,16 @@ let package = Package(
       swiftSettings: swiftSettings
     ),
     .testTarget(
+      name: "MQTTTests",
+      dependencies: ["MQTT", .product(name: "NIOCore", package: "swift-nio")],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "MQTTBridgeTests",
+      dependencies: ["MQTTBridge", "MQTT", .product(name: "GRPCCore", package: "grpc-swift-2")],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
       name: "ExamplesTests",
       dependencies: ["Examples", "HandlerKit", "HTMLLinks"],
       swiftSettings: swiftSettings
