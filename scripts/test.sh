@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine with Swift: installs what it needs (pinned),
-# builds, runs the Swift tests, then the end-to-end tests against the real fxwatcher binary.
+# builds, runs the Swift tests, then the end-to-end tests against the real fxwatcher and
+# fxmqtt-bridge binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh --test
 
 swift build --product fxwatcher
+swift build --product fxmqtt-bridge
 swift test
-FXWATCHER_BIN="$PWD/.build/debug/fxwatcher" .build-venv/bin/python -m pytest Tests/e2e -q -p no:cacheprovider
+FXWATCHER_BIN="$PWD/.build/debug/fxwatcher" FXMQTT_BRIDGE_BIN="$PWD/.build/debug/fxmqtt-bridge" \
+  .build-venv/bin/python -m pytest Tests/e2e -q -p no:cacheprovider

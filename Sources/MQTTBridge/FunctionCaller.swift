@@ -36,9 +36,12 @@ final class FunctionCaller: Sendable {
   private let timeout: Duration
 
   init(host: String, port: Int, method: FunctionMethod, function: String, timeout: Duration) throws {
+    // A function that restarts is reached again within about two seconds (gRPC's default
+    // backoff grows to two minutes, failing every message meanwhile).
     let transport = try HTTP2ClientTransport.Posix(
       target: .dns(host: host, port: port),
-      transportSecurity: .plaintext
+      transportSecurity: .plaintext,
+      config: .defaults { $0.backoff = .init(initial: .milliseconds(100), max: .seconds(2), multiplier: 1.6, jitter: 0.2) }
     )
     client = GRPCClient(transport: transport)
     self.method = method
