@@ -275,7 +275,13 @@ public final class MQTTClient: Sendable {
       state.inboundAcks = []
       state.lastSent = .now
       state.pingSentAt = nil
-      if !sessionPresent { state.completedBeforeReconnect = [] }
+      state.generation += 1
+      if !sessionPresent {
+        // The broker forgot the session: packet ids start afresh, and messages still being
+        // delivered from before can no longer be acknowledged.
+        state.sessionStart = state.generation
+        state.completedBeforeReconnect = []
+      }
       let order = state.outgoingOrder.filter { state.outgoing[$0] != nil }
       var resend: [MQTTPacket.Publish] = []
       for packetID in order {
@@ -402,29 +408,32 @@ public final class MQTTClient: Sendable {
   private func receive(
     _ delivery: MQTTDelivery, packetID: UInt16?, qos: MQTTQoS, duplicate: Bool, on channel: any Channel
   ) {
-    let (decision, acks, input, dropNotice) = state.withLock {
-      state -> (ReceiveDecision, [MQTTPacket], AsyncStream<QueuedDelivery>.Continuation?, Bool) in
-      guard !state.stopping else { return (.refused, [], nil, false) }
+    let (decision, acks, input, dropNotice, generation) = state.withLock {
+      state -> (ReceiveDecision, [MQTTPacket], AsyncStream<QueuedDelivery>.Continuation?, Bool, Int) in
+      let generation = state.generation
+      guard !state.stopping else { return (.refused, [], nil, false, generation) }
       var decision = ReceiveDecision.deliver
       var acks: [MQTTPacket] = []
       if let packetID, qos != .atMostOnce {
-        if state.inProgress.contains(packetID) {
+        if let since = state.inProgress[packetID], since >= state.sessionStart {
           decision = .alreadyHandling
         } else if duplicate && state.completedBeforeReconnect.contains(packetID) {
           decision = .alreadyHandled
         } else {
-          state.inProgress.insert(packetID)
+          state.inProgress[packetID] = generation
         }
         state.inboundAcks.append(InboundAck(packetID: packetID, qos: qos, done: decision == .alreadyHandled))
         state.completedBeforeReconnect.remove(packetID)
         acks = state.takeReadyAcks()
       } else if state.queued >= configuration.maxQueuedDeliveries {
         state.droppedMessages += 1
-        return (.refused, [], nil, state.droppedMessages == 1)
+        return (.refused, [], nil, state.droppedMessages == 1, generation)
       }
-      guard decision == .deliver, let input = state.deliveryInput else { return (decision, acks, nil, false) }
+      guard decision == .deliver, let input = state.deliveryInput else {
+        return (decision, acks, nil, false, generation)
+      }
       state.queued += 1
-      return (decision, acks, input, false)
+      return (decision, acks, input, false, generation)
     }
     switch decision {
     case .deliver: break
@@ -439,7 +448,7 @@ public final class MQTTClient: Sendable {
     for ack in acks { channel.write(ack, promise: nil) }
     if !acks.isEmpty { channel.flush() }
     if let input {
-      let ticket = packetID.map { DeliveryTicket(packetID: $0) }
+      let ticket = packetID.map { DeliveryTicket(packetID: $0, generation: generation) }
       input.yield(QueuedDelivery(delivery: delivery, ticket: qos == .atMostOnce ? nil : ticket))
     }
   }
@@ -484,14 +493,18 @@ public final class MQTTClient: Sendable {
   /// A delivery returned: acknowledges its message, and any after it that were waiting for it.
   private func completed(_ ticket: DeliveryTicket?) {
     guard let ticket else { return }
-    let (acks, channel) = state.withLock { state in
-      state.inProgress.remove(ticket.packetID)
+    let (acks, channel) = state.withLock { state -> ([MQTTPacket], (any Channel)?) in
+      if state.inProgress[ticket.packetID] == ticket.generation {
+        state.inProgress.removeValue(forKey: ticket.packetID)
+      }
+      // From before the broker forgot the session: there is nothing to acknowledge.
+      guard ticket.generation >= state.sessionStart else { return ([], nil) }
       var found = false
       for index in state.inboundAcks.indices where state.inboundAcks[index].packetID == ticket.packetID {
         state.inboundAcks[index].done = true
         found = true
       }
-      if !found {
+      if !found && ticket.generation < state.generation {
         // Received on an earlier connection: a redelivery on this one is acknowledged at once.
         state.completedBeforeReconnect.insert(ticket.packetID)
       }
@@ -583,9 +596,11 @@ enum ReceiveDecision {
   case alreadyHandled
 }
 
-/// A message's place in the acknowledgement order.
+/// A message's place in the acknowledgement order: its packet id on the connection (counted
+/// from 1) it came on.
 struct DeliveryTicket: Sendable {
   var packetID: UInt16
+  var generation: Int
 }
 
 struct QueuedDelivery: Sendable {
@@ -618,7 +633,11 @@ struct ClientState {
   var heldPublishes: [MQTTPacket.Publish] = []
   var droppedPublishes = 0
   var inboundAcks: [InboundAck] = []
-  var inProgress: Set<UInt16> = []
+  /// The connections so far, and the first of the broker's current session.
+  var generation = 0
+  var sessionStart = 0
+  /// QoS 1/2 messages being delivered, by packet id, with the connection each came on.
+  var inProgress: [UInt16: Int] = [:]
   var completedBeforeReconnect: Set<UInt16> = []
   var queued = 0
   var droppedMessages = 0

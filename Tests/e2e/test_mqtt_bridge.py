@@ -427,3 +427,47 @@ def test_user_name_and_password_reach_a_broker_that_requires_them(tmp_path, star
         assert "refused the connection: return code" in refused.log
     finally:
         broker.stop()
+
+
+def test_a_new_message_reusing_a_packet_id_after_a_clean_reconnect_is_not_taken_for_a_redelivery(
+        start_watcher, start_bridge):
+    packets = []
+
+    def session(connection, number):
+        if number == 1 and accept_and_subscribe(connection):
+            connection.sendall(b"\x32\x0d\x00\x01t\x00\x011500:old")  # still being handled when we drop
+            time.sleep(0.3)
+        elif number == 2:
+            read_packet(connection)
+            connection.sendall(b"\x20\x02\x00\x00")  # no session: packet ids start again at 1
+            deadline = time.monotonic() + 6
+            connection.settimeout(0.2)
+            while time.monotonic() < deadline:
+                try:
+                    packet = read_packet(connection)
+                except socket.timeout:
+                    continue
+                if packet is None:
+                    return
+                header, body = packet
+                packets.append(packet)
+                if header == 0x82:
+                    connection.sendall(b"\x90\x03" + body[:2] + b"\x01")
+                    connection.sendall(b"\x32\x0c\x00\x01t\x00\x010:fresh")
+                elif header & 0xF0 == 0x30:
+                    connection.sendall(b"\x40\x02" + body[9:11])
+
+    scripted = ScriptedBroker(session)
+    try:
+        watcher = start_watcher(env={"HANDLER_NAME": "sleep"})
+        start_bridge({"MQTT_PORT": str(scripted.port), "FX_TARGET": f"127.0.0.1:{watcher.port}", "MQTT_TOPIC": "t"})
+        wait_until(lambda: sum(1 for h, _ in packets if h & 0xF0 == 0x30) >= 2, 20, lambda: f"packets: {packets}")
+        time.sleep(0.3)
+    finally:
+        scripted.close()
+    replies = [body[11:] for header, body in packets if header & 0xF0 == 0x30]
+    assert sorted(replies) == [b"fresh", b"old"]
+    acks = [i for i, (header, body) in enumerate(packets) if header == 0x40]
+    fresh = next(i for i, (header, body) in enumerate(packets) if header & 0xF0 == 0x30 and body.endswith(b"fresh"))
+    # One PUBACK for packet 1 (the fresh message), after its reply; none for the forgotten one.
+    assert [packets[i][1] for i in acks] == [b"\x00\x01"] and acks[0] > fresh
