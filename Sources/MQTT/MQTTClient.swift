@@ -215,7 +215,7 @@ public final class MQTTClient: Sendable {
     // CONNECT, then a CONNACK within the connect timeout.
     let connectTimeout = configuration.connectTimeout
     let handshakeTimer = channel.eventLoop.scheduleTask(in: Self.timeAmount(connectTimeout)) {
-      continuation.finish(throwing: MQTTClientError("no CONNACK within \(Self.seconds(connectTimeout)) s"))
+      continuation.finish(throwing: ConnectionEnded("no CONNACK within \(Self.seconds(connectTimeout)) s"))
     }
     try await channel.writeAndFlush(
       MQTTPacket.connect(
@@ -248,7 +248,7 @@ public final class MQTTClient: Sendable {
     if let packetID = subscribePacketID {
       let subscribe = MQTTPacket.subscribe(.init(packetID: packetID, subscriptions: configuration.subscriptions))
       let timer = channel.eventLoop.scheduleTask(in: Self.timeAmount(connectTimeout)) {
-        continuation.finish(throwing: MQTTClientError("no SUBACK within \(Self.seconds(connectTimeout)) s"))
+        continuation.finish(throwing: ConnectionEnded("no SUBACK within \(Self.seconds(connectTimeout)) s"))
       }
       defer { timer.cancel() }
       try await send(subscribe, on: channel)

@@ -471,3 +471,18 @@ def test_a_new_message_reusing_a_packet_id_after_a_clean_reconnect_is_not_taken_
     fresh = next(i for i, (header, body) in enumerate(packets) if header & 0xF0 == 0x30 and body.endswith(b"fresh"))
     # One PUBACK for packet 1 (the fresh message), after its reply; none for the forgotten one.
     assert [packets[i][1] for i in acks] == [b"\x00\x01"] and acks[0] > fresh
+
+
+def test_a_broker_that_never_answers_connect_is_retried(start_bridge):
+    def session(connection, number):
+        read_packet(connection)
+        time.sleep(11)  # past the 10 s CONNACK bound
+
+    scripted = ScriptedBroker(session)
+    try:
+        bridge = start_bridge({"MQTT_PORT": str(scripted.port)}, wait=False)
+        bridge.wait_for_log("no CONNACK within 10.0 s", timeout=30)
+        wait_until(lambda: scripted.connections >= 2, 20, "the bridge did not retry")
+        assert bridge.process.poll() is None
+    finally:
+        scripted.close()
