@@ -9,6 +9,11 @@ Bridges compared:
   `pb.FxGateway/Invoke` per message, one at a time (it printed the reply; here it publishes it
   on `<topic>/reply` so the device can time it).
 
+The broker runs with `set_tcp_nodelay true` and the device with TCP_NODELAY: with Nagle on
+either, a QoS 1 request/reply waits ~40 ms for a delayed ACK outside any bridge. The broker
+also runs with `max_queued_messages 0`: by default mosquitto drops QoS 1 messages queued for a
+client beyond 1,000, and the burst waits at the broker for the bridge.
+
 Printed per bridge: sequential round trip p50/p99 (one request at a time), throughput (a burst
 of requests published at once, until every reply is back), the bridge's CPU per message and
 its RSS after the run.
@@ -19,6 +24,7 @@ Build first: swift build -c release --product fxwatcher && swift build -c releas
 
 import argparse
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -78,6 +84,9 @@ def rss_kib(pid):
 
 def measure(name, process, broker, topic, sequential, burst, qos):
     device = Device(broker.port, [f"{topic}/reply"])
+    # paho leaves Nagle on: a device's PUBACK would then hold back its next request for the
+    # broker's delayed ACK (~40 ms), which would be measured instead of the bridge.
+    device.client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         device.publish(topic, b"warm-up", qos=qos)
         device.wait_for(1, timeout=30)
@@ -120,7 +129,15 @@ def main():
                               str(REPO / "Protos" / "fxwatcher.proto"), str(REPO / "Protos" / "fxgateway.proto")])
         assert status == 0
         (work / "seed_bridge.py").write_text(SEED_BRIDGE)
-        broker = Broker(free_port(), work / "mosquitto.log")
+        # Mosquitto's default leaves Nagle on: at QoS 1 a reply then waits for the device's
+        # delayed ACK of the broker's PUBACK (~40 ms a message). A request/reply broker sets this.
+        # It also drops QoS 1 messages queued for a client beyond 1,000 by default: the burst
+        # is held for the bridge, which acknowledges only after replying.
+        broker_port = free_port()
+        (work / "mosquitto.conf").write_text(
+            f"listener {broker_port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n"
+            "max_queued_messages 0\n")
+        broker = Broker(broker_port, work / "mosquitto.log", config=work / "mosquitto.conf")
         broker.start()
         port, lock = free_port(), work / "lock"
         watcher = subprocess.Popen([args.watcher], env={

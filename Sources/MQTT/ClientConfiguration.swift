@@ -27,10 +27,12 @@ public struct MQTTClientConfiguration: Sendable {
   public var maximumPacketSize: Int
   /// The most deliveries running at once.
   public var maxConcurrentDeliveries: Int
-  /// The most messages waiting for a delivery slot; a QoS 0 message beyond it is dropped (and
-  /// counted in the log). QoS 1 messages are never dropped: the broker sends no more of them
-  /// than its in-flight window while they are unacknowledged.
+  /// The most messages waiting for a delivery slot; a QoS 0 message beyond it (or beyond
+  /// ``maxQueuedBytes``) is dropped and counted in the log. QoS 1 messages are never dropped:
+  /// the broker sends no more of them than its in-flight window while they are unacknowledged.
   public var maxQueuedDeliveries: Int
+  /// The most payload bytes waiting for a delivery slot (see ``maxQueuedDeliveries``).
+  public var maxQueuedBytes: Int
   /// The most QoS 0 publishes held while disconnected; the oldest is dropped (and logged) beyond.
   public var maxHeldPublishes: Int
   /// The first wait before reconnecting; it doubles after each failure, up to
@@ -53,7 +55,8 @@ public struct MQTTClientConfiguration: Sendable {
     connectTimeout: Duration = .seconds(10),
     maximumPacketSize: Int = 4 << 20,
     maxConcurrentDeliveries: Int = 16,
-    maxQueuedDeliveries: Int = 1024,
+    maxQueuedDeliveries: Int = 100_000,
+    maxQueuedBytes: Int = 64 << 20,
     maxHeldPublishes: Int = 10_000,
     reconnectDelay: Duration = .milliseconds(250),
     maxReconnectDelay: Duration = .seconds(30)
@@ -71,6 +74,7 @@ public struct MQTTClientConfiguration: Sendable {
     self.maximumPacketSize = maximumPacketSize
     self.maxConcurrentDeliveries = maxConcurrentDeliveries
     self.maxQueuedDeliveries = maxQueuedDeliveries
+    self.maxQueuedBytes = maxQueuedBytes
     self.maxHeldPublishes = maxHeldPublishes
     self.reconnectDelay = reconnectDelay
     self.maxReconnectDelay = maxReconnectDelay

@@ -31,6 +31,14 @@ public enum MQTTDelivery: Sendable, Hashable {
     case .oversized(let head): head.topic
     }
   }
+
+  /// The payload bytes it holds.
+  var byteCount: Int {
+    switch self {
+    case .message(let message): message.payload.readableBytes
+    case .oversized: 0
+    }
+  }
 }
 
 /// An MQTT 3.1.1 client on SwiftNIO that stays connected: it subscribes on every connection,
@@ -97,8 +105,8 @@ public final class MQTTClient: Sendable {
   /// it after reconnects until then; with QoS 0 it returns once written (or held, while
   /// disconnected, to be sent on the next connection).
   ///
-  /// - Throws: ``MQTTClientError`` for an invalid topic or QoS 2; `CancellationError` when the
-  ///   task is cancelled first.
+  /// - Throws: ``MQTTClientError`` for an invalid topic, a payload over MQTT's 256 MiB or QoS 2;
+  ///   `CancellationError` when the task is cancelled first.
   public func publish(to topic: String, payload: ByteBuffer, qos: MQTTQoS = .atMostOnce, retain: Bool = false)
     async throws
   {
@@ -107,6 +115,10 @@ public final class MQTTClient: Sendable {
     }
     guard topic.utf8.count <= Int(UInt16.max) else {
       throw MQTTClientError("cannot publish to a topic of \(topic.utf8.count) bytes: the limit is 65,535")
+    }
+    let packetSize = 2 + topic.utf8.count + 2 + payload.readableBytes
+    guard packetSize <= MQTTPacket.maximumRemainingLength else {
+      throw MQTTClientError("cannot publish \(payload.readableBytes) bytes: an MQTT packet holds at most 268,435,455")
     }
     var publish = MQTTPacket.Publish(topic: topic, payload: payload, qos: qos, retain: retain)
     switch qos {
@@ -425,7 +437,9 @@ public final class MQTTClient: Sendable {
         state.inboundAcks.append(InboundAck(packetID: packetID, qos: qos, done: decision == .alreadyHandled))
         state.completedBeforeReconnect.remove(packetID)
         acks = state.takeReadyAcks()
-      } else if state.queued >= configuration.maxQueuedDeliveries {
+      } else if state.queued >= configuration.maxQueuedDeliveries
+        || state.queuedBytes + delivery.byteCount > configuration.maxQueuedBytes
+      {
         state.droppedMessages += 1
         return (.refused, [], nil, state.droppedMessages == 1, generation)
       }
@@ -433,6 +447,7 @@ public final class MQTTClient: Sendable {
         return (decision, acks, nil, false, generation)
       }
       state.queued += 1
+      state.queuedBytes += delivery.byteCount
       return (decision, acks, input, false, generation)
     }
     switch decision {
@@ -441,7 +456,7 @@ public final class MQTTClient: Sendable {
       logger.debug("redelivery of packet \(packetID ?? 0) on \(delivery.topic) is not handled twice")
     case .refused where dropNotice:
       logger.warning(
-        "\(configuration.maxQueuedDeliveries) messages wait for delivery: dropping QoS 0 messages until there is room (use QoS 1 to have the broker hold them)")
+        "the delivery queue is full: dropping QoS 0 messages until there is room (use QoS 1 to have the broker hold them)")
     case .refused:
       break
     }
@@ -467,7 +482,7 @@ public final class MQTTClient: Sendable {
           await group.next()
           running -= 1
         }
-        started()
+        started(item.delivery)
         running += 1
         group.addTask {
           await deliver(item.delivery)
@@ -478,9 +493,10 @@ public final class MQTTClient: Sendable {
   }
 
   /// One queued delivery started.
-  private func started() {
+  private func started(_ delivery: MQTTDelivery) {
     let dropped = state.withLock { state in
       state.queued -= 1
+      state.queuedBytes -= delivery.byteCount
       guard state.droppedMessages > 0, state.queued <= configuration.maxQueuedDeliveries / 2 else { return 0 }
       defer { state.droppedMessages = 0 }
       return state.droppedMessages
@@ -640,6 +656,7 @@ struct ClientState {
   var inProgress: [UInt16: Int] = [:]
   var completedBeforeReconnect: Set<UInt16> = []
   var queued = 0
+  var queuedBytes = 0
   var droppedMessages = 0
   var lastSent = ContinuousClock.now
   var pingSentAt: ContinuousClock.Instant?
