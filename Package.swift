@@ -15,6 +15,7 @@ let package = Package(
     .library(name: "FxWatcherProto", targets: ["FxWatcherProto"]),
     .library(name: "Examples", targets: ["Examples"]),
     .library(name: "MQTT", targets: ["MQTT"]),
+    .library(name: "WatcherTesting", targets: ["WatcherTesting"]),
     .executable(name: "fxwatcher", targets: ["fxwatcher"]),
     .executable(name: "fxmqtt-bridge", targets: ["fxmqtt-bridge"]),
   ],
@@ -66,6 +67,20 @@ let package = Package(
         .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "Metrics", package: "swift-metrics"),
         .product(name: "Prometheus", package: "swift-prometheus"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // What function authors test handlers with: in-process, and against a real watcher.
+    .target(
+      name: "WatcherTesting",
+      dependencies: [
+        "Watcher",
+        "HandlerKit",
+        "FxWatcherProto",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       swiftSettings: swiftSettings
     ),
@@ -151,6 +166,11 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "WatcherTestingTests",
+      dependencies: ["WatcherTesting", "Examples", "HandlerKit", "FxWatcherProto", "Watcher"],
       swiftSettings: swiftSettings
     ),
     .testTarget(

@@ -253,7 +253,7 @@ extension RPCError.Code {
 
 extension HandlerError.Code {
   /// The code of the same name as a gRPC status code (`unknown` for any other).
-  init(_ code: RPCError.Code) {
+  package init(_ code: RPCError.Code) {
     self = RPCError.Code.sameNamed.first { $0.grpc == code }?.handler ?? .unknown
   }
 }

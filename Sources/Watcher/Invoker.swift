@@ -10,7 +10,7 @@ import SettingValues
 /// A transport decodes its frames into a ``Request``, calls ``invoke(_:requestID:method:callerTimeout:)``
 /// (or the streaming variant), and encodes the ``Output`` or maps the ``HandlerError`` to its
 /// own status; nothing here knows about gRPC.
-struct Invoker: Sendable {
+package struct Invoker: Sendable {
   /// The hosted handler.
   let handler: any Handler
   /// The function's name when the caller sends none.
@@ -51,8 +51,25 @@ struct Invoker: Sendable {
     self.metrics = metrics
   }
 
+  /// An invoker with the limits of `configuration` and a mesh client for its `MESH_ADDRESS`, as
+  /// the watcher builds it, for callers without sockets (the test kit).
+  package static func inProcess(
+    handler: any Handler, functionName: String, configuration: WatcherConfiguration, logger: Logger
+  ) -> Invoker {
+    Invoker(
+      handler: handler,
+      functionName: configuration.functionName ?? functionName,
+      logger: logger,
+      execTimeout: configuration.execTimeout,
+      maxMessageBytes: configuration.maxMessageBytes,
+      gate: InvocationGate(limit: configuration.maxInFlight),
+      mesh: GRPCMeshClient(
+        address: MeshAddress(template: configuration.meshAddressTemplate, namespace: configuration.meshNamespace))
+    )
+  }
+
   /// Runs one call and returns the handler's output.
-  func invoke(
+  package func invoke(
     _ request: Request,
     requestID: String?,
     method: String,
@@ -66,7 +83,7 @@ struct Invoker: Sendable {
   /// Runs one call whose reply must be text, as OpenFx's `Call` (a proto3 `string`) requires.
   ///
   /// Output that is not valid UTF-8 is an `internalError`, never repaired text.
-  func invokeForText(
+  package func invokeForText(
     _ request: Request,
     requestID: String?,
     method: String,
@@ -86,7 +103,7 @@ struct Invoker: Sendable {
 
   /// Runs one call and hands each output to `write` as the handler produces it: every output
   /// of a ``StreamingHandler``, or the one output of any other handler.
-  func invokeStreaming(
+  package func invokeStreaming(
     _ request: Request,
     requestID: String?,
     method: String,

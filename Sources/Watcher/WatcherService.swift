@@ -20,6 +20,7 @@ public struct WatcherService: Service, CustomStringConvertible {
   private let gate: InvocationGate
   private let health: HealthStatus
   private let mesh: GRPCMeshClient?
+  private let onReady: (@Sendable ([String: String]) -> Void)?
 
   /// Creates a watcher for `handler` with grpc-swift endpoints on both ports.
   ///
@@ -29,6 +30,18 @@ public struct WatcherService: Service, CustomStringConvertible {
     handler: any Handler,
     functionName: String,
     logger: Logger
+  ) {
+    self.init(configuration: configuration, handler: handler, functionName: functionName, logger: logger, onReady: nil)
+  }
+
+  /// As the public initializer; `onReady` is given the bound address of each endpoint
+  /// (`gateway`, `mesh`, `metrics`) once the lock is written (the test kit's way to learn ports).
+  package init(
+    configuration: WatcherConfiguration,
+    handler: any Handler,
+    functionName: String,
+    logger: Logger,
+    onReady: (@Sendable ([String: String]) -> Void)?
   ) {
     let gate = InvocationGate(limit: configuration.maxInFlight)
     let health = HealthStatus()
@@ -65,7 +78,8 @@ public struct WatcherService: Service, CustomStringConvertible {
       logger: logger,
       gate: gate,
       health: health,
-      mesh: mesh
+      mesh: mesh,
+      onReady: onReady
     )
   }
 
@@ -75,7 +89,8 @@ public struct WatcherService: Service, CustomStringConvertible {
     logger: Logger,
     gate: InvocationGate = InvocationGate(limit: 0),
     health: HealthStatus = HealthStatus(),
-    mesh: GRPCMeshClient? = nil
+    mesh: GRPCMeshClient? = nil,
+    onReady: (@Sendable ([String: String]) -> Void)? = nil
   ) {
     self.configuration = configuration
     self.endpoints = endpoints
@@ -84,6 +99,7 @@ public struct WatcherService: Service, CustomStringConvertible {
     self.gate = gate
     self.health = health
     self.mesh = mesh
+    self.onReady = onReady
   }
 
   /// A short description for logs: the endpoints and the lock file.
@@ -123,10 +139,10 @@ public struct WatcherService: Service, CustomStringConvertible {
           return .endpointStopped(endpoint.name)
         }
       }
-      var addresses: Logger.Metadata = [:]
+      var addresses: [String: String] = [:]
       for endpoint in endpoints {
         do {
-          addresses[endpoint.name] = "\(try await endpoint.boundAddress())"
+          addresses[endpoint.name] = try await endpoint.boundAddress()
         } catch {
           // The serving task holds the real reason (e.g. "Address already in use").
           var cause: any Error = error
@@ -137,7 +153,10 @@ public struct WatcherService: Service, CustomStringConvertible {
       }
       try lockFile.create()
       health.markServing()
-      logger.info("watcher ready", metadata: addresses.merging(["lock": "\(lockFile.path)"]) { $1 })
+      var metadata = addresses.mapValues { Logger.MetadataValue.string($0) }
+      metadata["lock"] = "\(lockFile.path)"
+      logger.info("watcher ready", metadata: metadata)
+      onReady?(addresses)
 
       group.addTask {
         try? await gracefulShutdown()
