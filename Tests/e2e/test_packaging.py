@@ -1,0 +1,154 @@
+"""Shipping a function: the runtime image (Dockerfile.swift-runtime) and the OpenFx-runtime
+template (Templates/openfx-runtime), each built by running its Dockerfile's steps on this
+machine (no Docker engine here), then started as the image would start and called over gRPC."""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+import grpc
+import pytest
+
+from conftest import REPO, free_port
+from dockerfile import build, instructions, lint
+from mqtt_peers import wait_until
+
+TEMPLATE = REPO / "Templates" / "openfx-runtime"
+
+
+@pytest.fixture
+def image_root():
+    """A world-readable directory for an image's final stage, so its non-root USER can run it."""
+    root = Path(tempfile.mkdtemp(prefix="fx-image-", dir="/tmp"))
+    root.chmod(0o755)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def serve(image, tmp_path, pb, request_text, expected):
+    """Starts the image's ENTRYPOINT on loopback ports with the image's own lock file and checks
+    the healthcheck, a call, the user it runs as, and a SIGTERM drain."""
+    lock = Path(image.env["LOCK_FILE"])
+    assert not lock.exists() or lock.unlink() is None
+    port = free_port()
+    log = open(tmp_path / "image.log", "wb")
+    process = image.start({"WATCHER_HOST": "127.0.0.1", "WATCHER_PORT": str(port), "MESH_PORT": str(free_port())},
+                          stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: lock.exists() or process.poll() is not None, 30, "the image's watcher did not start")
+        assert process.poll() is None, (tmp_path / "image.log").read_text()
+        assert image.healthy(), "HEALTHCHECK fails while the watcher is ready"
+        uid = next(line.split()[1] for line in Path(f"/proc/{process.pid}/status").read_text().splitlines()
+                   if line.startswith("Uid:"))
+        if os.geteuid() == 0:
+            assert uid == image.user, "the watcher does not run as the image's USER"
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            reply = pb.services.FxWatcherStub(channel).Call(pb.messages.Request(input=request_text.encode()), timeout=10)
+        assert reply.Output == expected
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert not image.healthy(), "HEALTHCHECK passes after shutdown"
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        lock.unlink(missing_ok=True)
+
+
+def test_the_runtime_dockerfile_is_a_proper_function_image():
+    assert lint(REPO / "Dockerfile.swift-runtime") == []
+    assert lint(TEMPLATE / "swift" / "Dockerfile") == []
+
+
+def test_the_lint_names_what_is_wrong(tmp_path):
+    single = tmp_path / "single"
+    single.write_text("FROM swift:6.1\nCOPY . .\nRUN swift build\nEXPOSE 50051\nCMD ./fxwatcher\n")
+    problems = "\n".join(lint(single))
+    for expected in ("not multi-stage", "runs as root", "EXPOSE 50052 missing", "HEALTHCHECK", "exec form",
+                     "no build arguments", "copies nothing"):
+        assert expected in problems
+    staged = tmp_path / "staged"
+    staged.write_text("ARG X=1\nFROM swift:6.1 AS build\nRUN swift build\nFROM debian\nCOPY --from=build /a /a\n"
+                      "USER root\nEXPOSE 50051 50052\nHEALTHCHECK CMD true\nENTRYPOINT [\"/a\"]\n")
+    problems = "\n".join(lint(staged))
+    for expected in ("runs as root", "HEALTHCHECK must test the lock file", "-c release --static-swift-stdlib"):
+        assert expected in problems
+    assert "multi-stage" not in problems and "exec form" not in problems and "EXPOSE" not in problems
+
+
+def test_the_runtime_image_builds_and_serves_a_chosen_handler_as_non_root(pb, tmp_path, image_root):
+    with open(tmp_path / "build.log", "wb") as log:
+        image = build(REPO / "Dockerfile.swift-runtime", context=REPO, scratch=REPO / ".build-dockerfile",
+                      final_root=image_root, build_args={"HANDLER_NAME": "sentiment-analysis"}, log=log)
+    assert image.exposed == ["50051", "50052"] and image.user == "10001"
+    assert image.env["HANDLER_NAME"] == "sentiment-analysis"
+    binary = image.host_path(image.entrypoint[0])
+    linked = subprocess.run(["ldd", str(binary)], capture_output=True, text=True).stdout
+    assert "libswiftCore" not in linked and "libFoundation" not in linked, f"the Swift runtime is not static:\n{linked}"
+    # The sentiment lexicon travels as a resource bundle next to the binary.
+    serve(image, tmp_path, pb, "Have a nice day\n", "Sentiment(polarity=0.6, 1.0) \n")
+
+
+def test_the_openfx_template_initialises_builds_and_answers(pb, tmp_path, image_root):
+    runtimes = (TEMPLATE / "list.yml").read_text()
+    assert "swift:" in runtimes and "dir: swift" in runtimes and "name: Handler" in runtimes
+    # openfx-cli fn init hello --runtime swift: copies the runtime folder, handler in src/.
+    function = tmp_path / "hello"
+    shutil.copytree(TEMPLATE / "swift", function)
+    assert (function / "src" / "Sources" / "Function" / "Handler.swift").exists()
+    # The package depends on the watcher by its identity: a checkout named swift-openfx-watcher.
+    checkout = tmp_path / "swift-openfx-watcher"
+    checkout.symlink_to(REPO)
+    with open(tmp_path / "build.log", "wb") as log:
+        # A debug build (the image's CONFIGURATION argument) keeps the suite's time down; the
+        # release build is the runtime image's test above.
+        image = build(function / "Dockerfile", context=function, scratch=REPO / ".build-template",
+                      final_root=image_root, build_args={"FXWATCHER_PACKAGE": str(checkout), "CONFIGURATION": "debug"},
+                      log=log)
+    assert [keyword for keyword, _ in instructions(function / "Dockerfile")].count("FROM") == 2
+    serve(image, tmp_path, pb, "OpenFx", "Hello, OpenFx")
+
+
+def go_seconds(text):
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    number = text.rstrip("mhs")
+    return float(number) * units[text[len(number):]]
+
+
+def test_the_kubernetes_example_is_consistent_and_its_settings_start_a_watcher(start_watcher):
+    import yaml
+
+    documents = list(yaml.safe_load_all((REPO / "Deploy" / "kubernetes" / "function.yaml").read_text()))
+    deployment = next(d for d in documents if d["kind"] == "Deployment")
+    service = next(d for d in documents if d["kind"] == "Service")
+    assert deployment["apiVersion"] == "apps/v1" and service["apiVersion"] == "v1"
+    # The mesh address other functions dial is <name>.<MESH_NAMESPACE default>:50052.
+    name = deployment["metadata"]["name"]
+    assert service["metadata"]["name"] == name
+    assert deployment["metadata"]["namespace"] == service["metadata"]["namespace"] == "openfx-fn"
+    pod = deployment["spec"]["template"]
+    labels = pod["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert service["spec"]["selector"].items() <= labels.items()
+    [container] = pod["spec"]["containers"]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert ports == {"grpc": 50051, "mesh": 50052}
+    assert {(p["port"], p["targetPort"]) for p in service["spec"]["ports"]} == {(50051, "grpc"), (50052, "mesh")}
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["grpc"]["port"] == 50051, f"{probe} must use the gRPC health service"
+    assert "lifecycle" not in container, "no preStop hook: the watcher drains on SIGTERM"
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert go_seconds(env["DRAIN_TIMEOUT"]) < pod["spec"]["terminationGracePeriodSeconds"]
+    # The non-root user is the image's; a read-only root needs a writable /tmp for the lock.
+    image_user = next(text for keyword, text in instructions(REPO / "Dockerfile.swift-runtime") if keyword == "USER")
+    assert pod["spec"]["securityContext"]["runAsUser"] == int(image_user)
+    assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert any(mount["mountPath"] == "/tmp" for mount in container["volumeMounts"])
+    # Its settings are ones the watcher accepts: a watcher started with them gets ready and
+    # serves the named handler.
+    watcher = start_watcher(env=env)
+    assert f"handler={env['HANDLER_NAME']}" in watcher.log or env["HANDLER_NAME"] in watcher.log
