@@ -6,6 +6,7 @@ import Foundation
 import FxWatcherProto
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import SettingValues
 
 /// Which RPC the bridge calls a function with.
 public enum FunctionMethod: String, Sendable, CaseIterable {
@@ -90,7 +91,7 @@ final class FunctionCaller: Sendable {
     var request = Pb_Request()
     request.input = input
     request.info.functionName = function
-    request.info.timeout = "\(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)ms"
+    request.info.timeout = "\(timeout.milliseconds)ms"
     request.info.trigger.name = "mqtt"
     request.info.trigger.topic = topic
     request.info.trigger.time = Date.now.formatted(.iso8601)

@@ -7,6 +7,7 @@ import FxWatcherProto
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import HandlerKit
+import SettingValues
 import Synchronization
 
 /// Calls other functions' `pb.FxWatcher/Call` on their mesh port, as OpenFx's `MeshCall` does
@@ -65,13 +66,5 @@ final class GRPCMeshClient: MeshClient {
       clients[key] = client
       return client
     }
-  }
-}
-
-extension Duration {
-  /// Whole milliseconds, rounded up so a short timeout never becomes zero.
-  var milliseconds: Int64 {
-    let (seconds, attoseconds) = components
-    return seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
   }
 }
