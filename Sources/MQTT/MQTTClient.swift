@@ -306,8 +306,12 @@ public final class MQTTClient: Sendable {
       state.heldPublishes = []
       let dropped = state.droppedPublishes
       state.droppedPublishes = 0
-      let subscribeID =
-        state.stopping || configuration.subscriptions.isEmpty ? nil : try? state.allocatePacketID(reserved: true)
+      // A SUBSCRIBE left unanswered by an earlier connection no longer holds its id.
+      state.subscribePacketID = nil
+      if !state.stopping && !configuration.subscriptions.isEmpty {
+        state.subscribePacketID = try? state.allocatePacketID()
+      }
+      let subscribeID = state.subscribePacketID
       return (resend, held, subscribeID, dropped)
     }
     if dropped > 0 {
@@ -330,7 +334,7 @@ public final class MQTTClient: Sendable {
   }
 
   private func checkSubscriptions(_ subAck: MQTTPacket.SubAck) throws {
-    state.withLock { $0.releasePacketID(subAck.packetID) }
+    state.withLock { $0.subscribePacketID = nil }
     guard subAck.grantedQoS.count == configuration.subscriptions.count else {
       throw MQTTProtocolError(
         "the SUBACK has \(subAck.grantedQoS.count) return codes for \(configuration.subscriptions.count) topic filters")
@@ -396,7 +400,6 @@ public final class MQTTClient: Sendable {
       case .pubAck(let packetID):
         let continuation = state.withLock { state in
           state.outgoingOrder.removeAll { $0 == packetID }
-          state.releasePacketID(packetID)
           return state.outgoing.removeValue(forKey: packetID)?.continuation
         }
         continuation?.resume()
@@ -643,7 +646,8 @@ struct ClientState {
   var stopping = false
   var disconnecting = false
   var nextPacketID: UInt16 = 1
-  var reservedPacketIDs: Set<UInt16> = []
+  /// The id of the SUBSCRIBE awaiting its SUBACK on this connection.
+  var subscribePacketID: UInt16?
   var outgoing: [UInt16: Outgoing] = [:]
   var outgoingOrder: [UInt16] = []
   var heldPublishes: [MQTTPacket.Publish] = []
@@ -662,20 +666,15 @@ struct ClientState {
   var pingSentAt: ContinuousClock.Instant?
 
   /// A packet identifier no unacknowledged packet of ours uses.
-  mutating func allocatePacketID(reserved: Bool = false) throws(MQTTClientError) -> UInt16 {
+  mutating func allocatePacketID() throws(MQTTClientError) -> UInt16 {
     for _ in 0..<Int(UInt16.max) {
       let candidate = nextPacketID
       nextPacketID = nextPacketID == .max ? 1 : nextPacketID + 1
-      if outgoing[candidate] == nil && !reservedPacketIDs.contains(candidate) {
-        if reserved { reservedPacketIDs.insert(candidate) }
+      if outgoing[candidate] == nil && candidate != subscribePacketID {
         return candidate
       }
     }
     throw MQTTClientError("65,535 publishes await acknowledgement: no packet identifier is free")
-  }
-
-  mutating func releasePacketID(_ packetID: UInt16) {
-    reservedPacketIDs.remove(packetID)
   }
 
   /// Acknowledgements whose messages, and every message before them, are handled.

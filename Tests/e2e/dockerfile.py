@@ -64,11 +64,13 @@ def lint(path):
     builds = [text for keyword, text in steps[:stages[-1]] if keyword == "RUN" and "swift build" in text]
     if not builds:
         problems.append("no `swift build` in a build stage")
-    elif not (re.search(r"-c (release|\$\{(\w+)\})", builds[-1]) and "--static-swift-stdlib" in builds[-1]):
-        problems.append("the watcher must be built with -c release --static-swift-stdlib")
-    elif (variable := re.search(r"-c \$\{(\w+)\}", builds[-1])) and f"ARG {variable.group(1)}=release" not in \
-            [f"ARG {text}" for keyword, text in steps if keyword == "ARG"]:
-        problems.append("the watcher must be built with -c release --static-swift-stdlib")
+    else:
+        # `-c release`, or `-c ${NAME}` with `ARG NAME=release`.
+        variable = re.search(r"-c \$\{(\w+)\}", builds[-1])
+        release = "-c release" in builds[-1] or (
+            variable is not None and ("ARG", f"{variable.group(1)}=release") in steps)
+        if not (release and "--static-swift-stdlib" in builds[-1]):
+            problems.append("the watcher must be built with -c release --static-swift-stdlib")
     if not any(keyword == "ARG" for keyword, _ in steps):
         problems.append("no build arguments (ARG) for the handler")
     if not any(keyword == "COPY" and text.startswith("--from=") for keyword, text in final):
