@@ -11,6 +11,9 @@ let package = Package(
   platforms: [.macOS(.v15)],
   products: [
     .library(name: "HandlerKit", targets: ["HandlerKit"]),
+    // HandlerKit as a shared library: what a handler library (HANDLER_FILE) links against, so
+    // that loaded into fxwatcher it uses the watcher's HandlerKit types.
+    .library(name: "HandlerKitShared", type: .dynamic, targets: ["HandlerKit"]),
     .library(name: "Watcher", targets: ["Watcher"]),
     .library(name: "FxWatcherProto", targets: ["FxWatcherProto"]),
     .library(name: "Examples", targets: ["Examples"]),
@@ -147,7 +150,9 @@ let package = Package(
     .executableTarget(
       name: "fxwatcher",
       dependencies: ["Watcher", "Examples"],
-      swiftSettings: swiftSettings
+      swiftSettings: swiftSettings,
+      // Exports HandlerKit's symbols so a handler library loaded by HANDLER_FILE binds to them.
+      linkerSettings: [.unsafeFlags(["-Xlinker", "--export-dynamic"])]
     ),
     .testTarget(
       name: "HandlerKitTests",

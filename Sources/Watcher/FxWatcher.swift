@@ -29,53 +29,63 @@ import Darwin
 /// (`--help` lists them); flags win. Bad settings and unknown handler names end the process
 /// at once with status 64 and a message naming the problem.
 public enum FxWatcher {
-  /// Serves `handler`, whatever `HANDLER_NAME` says (a differing name is noted in the log).
+  /// Serves `handler`, whatever `HANDLER_NAME` and `HANDLER_FILE` say (a differing name or a
+  /// library is noted in the log).
   public static func main(
     handler: any Handler,
     name: String = HandlerRegistry.openFxDefaultName,
     arguments: [String] = Array(CommandLine.arguments.dropFirst()),
     environment: [String: String] = ProcessInfo.processInfo.environment
   ) async -> Never {
-    await run(arguments: arguments, environment: environment, names: [name]) { requested in
-      var note: String?
-      if let requested, requested != name, requested != HandlerRegistry.openFxDefaultName {
-        note = "HANDLER_NAME \"\(requested)\" ignored: this binary hosts one handler, \(name)"
+    await run(arguments: arguments, environment: environment) { configuration in
+      var notes: [String] = []
+      if let requested = configuration.handlerName, requested != name, requested != HandlerRegistry.openFxDefaultName {
+        notes.append("HANDLER_NAME \"\(requested)\" ignored: this binary hosts one handler, \(name)")
       }
-      return (name, handler, note)
+      if let file = configuration.handlerFile {
+        notes.append("HANDLER_FILE \(file) ignored: this binary hosts one handler, \(name)")
+      }
+      let registry = HandlerRegistry(defaultName: name, factories: [name: { handler }])
+      return (registry, nil, notes)
     }
   }
 
-  /// Serves the handler of `registry` that `HANDLER_NAME` / `--handler` picks.
+  /// Serves the handler that `HANDLER_NAME` / `--handler` picks: from `registry`, or from the
+  /// handler library `HANDLER_FILE` / `--handler-file` names (see ``HandlerRegistry/init(libraryAt:)``;
+  /// this package's `fxwatcher` is linked for it).
   public static func main(
     registry: HandlerRegistry,
     arguments: [String] = Array(CommandLine.arguments.dropFirst()),
     environment: [String: String] = ProcessInfo.processInfo.environment
   ) async -> Never {
-    await run(arguments: arguments, environment: environment, names: registry.names) { requested in
-      let chosen = try registry.handler(named: requested)
-      return (chosen.name, chosen.handler, nil)
+    await run(arguments: arguments, environment: environment) { configuration in
+      guard let file = configuration.handlerFile else {
+        return (registry, configuration.handlerName, [])
+      }
+      return (try HandlerRegistry(libraryAt: file), configuration.handlerName, ["handlers loaded from \(file)"])
     }
   }
 
-  /// Parses the settings, picks the handler with `choose` (given `HANDLER_NAME`; it returns the
-  /// name, the handler and an optional note for the log), and serves until shut down.
+  /// Parses the settings, gets the handlers with `resolve` (the registry, the name to pick from
+  /// it, and notes for the log), picks one and serves it until shut down.
   private static func run(
     arguments: [String],
     environment: [String: String],
-    names: [String],
-    choose: (String?) throws -> (name: String, handler: any Handler, note: String?)
+    resolve: (WatcherConfiguration) throws -> (registry: HandlerRegistry, name: String?, notes: [String])
   ) async -> Never {
-    let options: WatcherOptions
     let configuration: WatcherConfiguration
-    let chosen: (name: String, handler: any Handler, note: String?)
+    let chosen: (name: String, handler: any Handler)
+    let notes: [String]
     do {
-      options = try WatcherOptions.parse(arguments)
+      let options = try WatcherOptions.parse(arguments)
+      configuration = try WatcherConfiguration(environment: environment.merging(options.environment) { $1 })
+      let resolved = try resolve(configuration)
       if options.listHandlers {
-        print(names.joined(separator: "\n"))
+        print(resolved.registry.names.joined(separator: "\n"))
         exit(0)
       }
-      configuration = try WatcherConfiguration(environment: environment.merging(options.environment) { $1 })
-      chosen = try choose(configuration.handlerName)
+      chosen = try resolved.registry.handler(named: resolved.name)
+      notes = resolved.notes
     } catch let error as WatcherError {
       WatcherOptions.exit(withError: ValidationError(error.message))
     } catch {
@@ -90,7 +100,7 @@ public enum FxWatcher {
     }
     var logger = Logger(label: "fxwatcher")
     logger[metadataKey: "handler"] = "\(chosen.name)"
-    if let note = chosen.note { logger.notice("\(note)") }
+    for note in notes { logger.notice("\(note)") }
 
     let watcher = WatcherService(
       configuration: configuration,
@@ -131,8 +141,11 @@ struct WatcherOptions: ParsableCommand {
   @Option(help: "Mesh port (env MESH_PORT; default 50052).")
   var meshPort: String?
 
-  @Option(help: "Compiled-in handler to serve (env HANDLER_NAME; default: the binary's default).")
+  @Option(help: "Handler to serve (env HANDLER_NAME; default: the binary's or the library's default).")
   var handler: String?
+
+  @Option(help: "Handler library to load the handlers from (env HANDLER_FILE; default: none, the compiled-in ones).")
+  var handlerFile: String?
 
   @Option(help: "Health lock file (env LOCK_FILE; default /tmp/.lock).")
   var lockFile: String?
@@ -164,7 +177,7 @@ struct WatcherOptions: ParsableCommand {
   @Option(help: "Mesh address of other functions (env MESH_ADDRESS; default {function}.{namespace}:50052).")
   var meshAddress: String?
 
-  @Flag(help: "List the compiled-in handlers and exit.")
+  @Flag(help: "List the handlers (compiled-in, or the library's) and exit.")
   var listHandlers = false
 
   /// The flags given, as environment variables.
@@ -172,7 +185,7 @@ struct WatcherOptions: ParsableCommand {
     typealias Setting = WatcherConfiguration.Setting
     let pairs: [(String, String?)] = [
       (Setting.host, host), (Setting.port, port), (Setting.meshPort, meshPort),
-      (Setting.handlerName, handler), (Setting.lockFile, lockFile), (Setting.logLevel, logLevel),
+      (Setting.handlerName, handler), (Setting.handlerFile, handlerFile), (Setting.lockFile, lockFile), (Setting.logLevel, logLevel),
       (Setting.drainTimeout, drainTimeout), (Setting.execTimeout, execTimeout), (Setting.maxInFlight, maxInFlight),
       (Setting.maxMessageBytes, maxMessageBytes), (Setting.functionName, functionName),
       (Setting.meshNamespace, meshNamespace), (Setting.meshAddress, meshAddress), (Setting.metricsPort, metricsPort),

@@ -26,7 +26,7 @@ public struct HandlerRegistry: Sendable {
   /// The handler `name` selects (the default for `nil` or ``openFxDefaultName``), with its name.
   ///
   /// - Throws: ``WatcherError`` `unknownHandler` naming `name` and listing the known ones, or
-  ///   the factory's own error.
+  ///   `handlerUnavailable` with the factory's error.
   public func handler(named name: String?) throws -> (name: String, handler: any Handler) {
     let chosen = name.flatMap { $0 == Self.openFxDefaultName ? nil : $0 } ?? defaultName
     guard let factory = factories[chosen] else {
@@ -35,6 +35,10 @@ public struct HandlerRegistry: Sendable {
         "unknown handler \"\(chosen)\" (HANDLER_NAME); known handlers: \(names.joined(separator: ", "))"
       )
     }
-    return (chosen, try factory())
+    do {
+      return (chosen, try factory())
+    } catch {
+      throw WatcherError(.handlerUnavailable, "the handler \"\(chosen)\" could not be created: \(error)")
+    }
   }
 }

@@ -20,8 +20,11 @@ public struct WatcherConfiguration: Sendable, Hashable {
   public var port: Int
   /// The port of calls from other functions (`MESH_PORT`).
   public var meshPort: Int
-  /// The compiled-in handler to serve (`HANDLER_NAME`), or `nil` for the default one.
+  /// The handler to serve (`HANDLER_NAME`), or `nil` for the default one.
   public var handlerName: String?
+  /// A handler library to load the handlers from (`HANDLER_FILE`) instead of the compiled-in
+  /// ones, or `nil` (the default); see ``HandlerRegistry/init(libraryAt:)``.
+  public var handlerFile: String?
   /// The health lock file, written once every port accepts and removed on shutdown.
   public var lockFilePath: String
   /// The least severe log level written (`LOG_LEVEL`).
@@ -59,6 +62,7 @@ public struct WatcherConfiguration: Sendable, Hashable {
     port: Int = 50051,
     meshPort: Int = 50052,
     handlerName: String? = nil,
+    handlerFile: String? = nil,
     lockFilePath: String = "/tmp/.lock",
     logLevel: Logger.Level = .info,
     drainTimeout: Duration = .seconds(10),
@@ -74,6 +78,7 @@ public struct WatcherConfiguration: Sendable, Hashable {
     self.port = port
     self.meshPort = meshPort
     self.handlerName = handlerName
+    self.handlerFile = handlerFile
     self.lockFilePath = lockFilePath
     self.logLevel = logLevel
     self.drainTimeout = drainTimeout
@@ -113,6 +118,7 @@ public struct WatcherConfiguration: Sendable, Hashable {
       )
     }
     handlerName = value(Setting.handlerName)
+    handlerFile = value(Setting.handlerFile)
     if let text = value(Setting.lockFile) {
       lockFilePath = text
     }
@@ -179,8 +185,10 @@ public struct WatcherConfiguration: Sendable, Hashable {
     public static let goPort = "PORT"
     /// The mesh port.
     public static let meshPort = "MESH_PORT"
-    /// The compiled-in handler to serve.
+    /// The handler to serve.
     public static let handlerName = "HANDLER_NAME"
+    /// The handler library to load.
+    public static let handlerFile = "HANDLER_FILE"
     /// The health lock file's path.
     public static let lockFile = "LOCK_FILE"
     /// The log level.

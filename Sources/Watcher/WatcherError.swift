@@ -6,6 +6,10 @@ public struct WatcherError: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidConfiguration
     /// `HANDLER_NAME` names no compiled-in handler.
     case unknownHandler
+    /// The handler library `HANDLER_FILE` names cannot be loaded.
+    case handlerFile
+    /// The chosen handler could not be created (its factory threw).
+    case handlerUnavailable
     /// A port could not be bound.
     case bindFailed
     /// The health lock file could not be written.

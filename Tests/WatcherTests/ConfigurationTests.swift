@@ -55,11 +55,12 @@ struct ConfigurationTests {
   @Test func readsEverySetting() throws {
     let configuration = try WatcherConfiguration(environment: [
       "WATCHER_HOST": "::1", "WATCHER_PORT": "6000", "MESH_PORT": "6001", "HANDLER_NAME": "sleep",
-      "LOCK_FILE": "/run/fx.lock", "LOG_LEVEL": "DEBUG", "DRAIN_TIMEOUT": "1m30s",
+      "LOCK_FILE": "/run/fx.lock", "LOG_LEVEL": "DEBUG", "DRAIN_TIMEOUT": "1m30s", "HANDLER_FILE": "/opt/fn/libfn.so",
     ])
     #expect(configuration.host == "::1")
     #expect(configuration.port == 6000 && configuration.meshPort == 6001)
     #expect(configuration.handlerName == "sleep")
+    #expect(configuration.handlerFile == "/opt/fn/libfn.so")
     #expect(configuration.lockFilePath == "/run/fx.lock")
     #expect(configuration.logLevel == .debug)
     #expect(configuration.drainTimeout == .seconds(90))
@@ -103,11 +104,14 @@ struct ConfigurationTests {
   }
 
   @Test func flagsOverrideTheEnvironment() throws {
-    let options = try WatcherOptions.parse(["--port", "6200", "--handler", "fail", "--drain-timeout", "2s"])
+    let options = try WatcherOptions.parse([
+      "--port", "6200", "--handler", "fail", "--drain-timeout", "2s", "--handler-file", "/opt/fn/libfn.so",
+    ])
     let merged = ["WATCHER_PORT": "6100", "MESH_PORT": "6101", "HANDLER_NAME": "echo"].merging(options.environment) { $1 }
     let configuration = try WatcherConfiguration(environment: merged)
     #expect(configuration.port == 6200 && configuration.meshPort == 6101)
     #expect(configuration.handlerName == "fail")
+    #expect(configuration.handlerFile == "/opt/fn/libfn.so")
     #expect(configuration.drainTimeout == .seconds(2))
   }
 

@@ -22,6 +22,32 @@ struct HandlerRegistryTests {
     #expect(error?.code == .unknownHandler)
     #expect(error?.message == "unknown handler \"sentiment\" (HANDLER_NAME); known handlers: echo, upper")
   }
+
+  @Test func aFactoryThatThrowsIsAnErrorNamingTheHandler() {
+    let failing = HandlerRegistry(defaultName: "db", factories: ["db": { throw HandlerError(.unavailable, "DB_URL is not set") }])
+    let error = #expect(throws: WatcherError.self) { try failing.handler(named: nil) }
+    #expect(error?.code == .handlerUnavailable)
+    #expect(error?.message.hasPrefix("the handler \"db\" could not be created: ") == true)
+    #expect(error?.message.contains("DB_URL is not set") == true)
+  }
+
+  @Test func handlerFilesThatAreNoLibrariesAreClearErrors() throws {
+    let missing = "/nonexistent-\(UUID().uuidString)/libfn.so"
+    let absent = #expect(throws: WatcherError.self) { try HandlerRegistry(libraryAt: missing) }
+    #expect(absent?.code == .handlerFile)
+    #expect(absent?.message == "cannot load the handler library \(missing) (HANDLER_FILE): No such file or directory")
+
+    let directory = FileManager.default.temporaryDirectory.path
+    let notAFile = #expect(throws: WatcherError.self) { try HandlerRegistry(libraryAt: directory) }
+    #expect(notAFile?.message.hasSuffix("not a regular file") == true)
+
+    let script = FileManager.default.temporaryDirectory.appendingPathComponent("handler-\(UUID().uuidString).py")
+    try Data("def handle(req):\n    return req\n".utf8).write(to: script)
+    defer { try? FileManager.default.removeItem(at: script) }
+    let notELF = #expect(throws: WatcherError.self) { try HandlerRegistry(libraryAt: script.path) }
+    #expect(notELF?.code == .handlerFile)
+    #expect(notELF?.message.contains("not a loadable shared library") == true, "\(notELF?.message ?? "")")
+  }
 }
 
 @Suite("Lock file")

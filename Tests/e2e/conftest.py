@@ -141,3 +141,20 @@ def call(pb):
             return stub.Call(request, timeout=timeout, metadata=metadata)
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def handler_libraries(tmp_path_factory):
+    """The handler libraries of Tests/Fixtures/handler-library, built (debug) as a function
+    author builds one: a package of its own beside a checkout named swift-openfx-watcher, whose
+    dynamic libraries link the HandlerKitShared product. Returns the folder with the lib*.so."""
+    work = tmp_path_factory.mktemp("handler-library")
+    shutil.copytree(REPO / "Tests" / "Fixtures" / "handler-library", work / "handler-library")
+    (work / "swift-openfx-watcher").symlink_to(REPO)
+    scratch = REPO / ".build-handler-library"  # kept between runs, so builds are incremental
+    log = work / "build.log"
+    with open(log, "wb") as out:
+        built = subprocess.run(["swift", "build", "--package-path", str(work / "handler-library"),
+                                "--scratch-path", str(scratch)], stdout=out, stderr=subprocess.STDOUT)
+    assert built.returncode == 0, log.read_text(errors="replace")[-4000:]
+    return scratch / "debug"
