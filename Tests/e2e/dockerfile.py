@@ -33,8 +33,14 @@ def instructions(path):
     return result
 
 
-def substitute(text, values):
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: values.get(m.group(1) or m.group(2), ""), text)
+def substitute(text, values, keep_unknown=False):
+    """Docker's `${NAME}`/`$NAME` expansion; with `keep_unknown`, names that are no ARG or ENV
+    stay for the shell (a RUN command's own variables)."""
+    def value(match):
+        name = match.group(1) or match.group(2)
+        return values.get(name, match.group(0) if keep_unknown else "")
+
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", value, text)
 
 
 def lint(path):
@@ -65,11 +71,14 @@ def lint(path):
     if not builds:
         problems.append("no `swift build` in a build stage")
     else:
-        # `-c release`, or `-c ${NAME}` with `ARG NAME=release`.
-        variable = re.search(r"-c \$\{(\w+)\}", builds[-1])
-        release = "-c release" in builds[-1] or (
-            variable is not None and ("ARG", f"{variable.group(1)}=release") in steps)
-        if not (release and "--static-swift-stdlib" in builds[-1]):
+        # `-c release`, or `-c ${NAME}` with `ARG NAME=release`; `--static-swift-stdlib`, or
+        # `${NAME}` with `ARG NAME=--static-swift-stdlib`.
+        def given(text, pattern):
+            return text in builds[-1] or any(("ARG", f"{name}={text}") in steps
+                                             for name in re.findall(pattern, builds[-1]))
+
+        release = given("release", r"-c \$\{(\w+)\}")
+        if not (release and given("--static-swift-stdlib", r"\$\{(\w+)\}")):
             problems.append("the watcher must be built with -c release --static-swift-stdlib")
     if not any(keyword == "ARG" for keyword, _ in steps):
         problems.append("no build arguments (ARG) for the handler")
@@ -172,7 +181,7 @@ def build(dockerfile, context, scratch, final_root, build_args=None, log=None):
                         copy_if_changed(match, file)
         elif keyword == "RUN":
             remaining = []
-            for segment in substitute(text, values).split("&&"):
+            for segment in substitute(text, values, keep_unknown=True).split("&&"):
                 words = segment.split()
                 if words[:2] == ["apt-get", "update"] or words[:3] == ["rm", "-rf", "/var/lib/apt/lists/*"]:
                     continue

@@ -28,15 +28,16 @@ def image_root():
     shutil.rmtree(root, ignore_errors=True)
 
 
-def serve(image, tmp_path, pb, request_text, expected):
-    """Starts the image's ENTRYPOINT on loopback ports with the image's own lock file and checks
-    the healthcheck, a call, the user it runs as, and a SIGTERM drain."""
+def serve(image, tmp_path, pb, request_text, expected, env=None):
+    """Starts the image's ENTRYPOINT on loopback ports with the image's own lock file (and `env`,
+    as `docker run -e`) and checks the healthcheck, a call, the user it runs as, and a SIGTERM
+    drain."""
     lock = Path(image.env["LOCK_FILE"])
     lock.unlink(missing_ok=True)  # a stale lock would pass the healthcheck early
     port = free_port()
     log = open(tmp_path / "image.log", "wb")
-    process = image.start({"WATCHER_HOST": "127.0.0.1", "WATCHER_PORT": str(port), "MESH_PORT": str(free_port())},
-                          stdout=log, stderr=subprocess.STDOUT)
+    process = image.start({"WATCHER_HOST": "127.0.0.1", "WATCHER_PORT": str(port), "MESH_PORT": str(free_port()),
+                           **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: lock.exists() or process.poll() is not None, 30, "the image's watcher did not start")
         assert process.poll() is None, (tmp_path / "image.log").read_text()
@@ -76,10 +77,14 @@ def test_the_lint_names_what_is_wrong(tmp_path):
     problems = "\n".join(lint(staged))
     for expected in ("runs as root", "HEALTHCHECK must test the lock file", "-c release --static-swift-stdlib"):
         assert expected in problems
+    shared = tmp_path / "shared"
+    shared.write_text(staged.read_text().replace("RUN swift build", "ARG STDLIB=--no-static-swift-stdlib\n"
+                                                 "RUN swift build -c release ${STDLIB}"))
+    assert "-c release --static-swift-stdlib" in "\n".join(lint(shared))
     assert "multi-stage" not in problems and "exec form" not in problems and "EXPOSE" not in problems
 
 
-def test_the_runtime_image_builds_and_serves_a_chosen_handler_as_non_root(pb, tmp_path, image_root):
+def test_the_runtime_image_builds_and_serves_a_chosen_handler_as_non_root(pb, tmp_path, image_root, handler_libraries):
     with open(tmp_path / "build.log", "wb") as log:
         image = build(REPO / "Dockerfile.swift-runtime", context=REPO, scratch=REPO / ".build-dockerfile",
                       final_root=image_root, build_args={"HANDLER_NAME": "sentiment-analysis"}, log=log)
@@ -90,6 +95,35 @@ def test_the_runtime_image_builds_and_serves_a_chosen_handler_as_non_root(pb, tm
     assert "libswiftCore" not in linked and "libFoundation" not in linked, f"the Swift runtime is not static:\n{linked}"
     # The sentiment lexicon travels as a resource bundle next to the binary.
     serve(image, tmp_path, pb, "Have a nice day\n", "Sentiment(polarity=0.6, 1.0) \n")
+    # A static watcher cannot share its Swift runtime with a handler library: it says so.
+    refused = subprocess.run([str(binary), "--handler-file", str(handler_libraries / "libGreeter.so")],
+                             capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 64 and "Swift runtime linked in" in refused.stderr, refused.stderr
+
+
+def test_the_shared_runtime_image_hosts_a_separately_built_handler_library(pb, tmp_path, image_root, handler_libraries):
+    # A scratch of its own: --static-swift-stdlib changes every compile step, so sharing one would
+    # rebuild everything at each switch.
+    with open(tmp_path / "build.log", "wb") as log:
+        image = build(REPO / "Dockerfile.swift-runtime", context=REPO, scratch=REPO / ".build-dockerfile-shared",
+                      final_root=image_root, build_args={"SWIFT_STDLIB": "--no-static-swift-stdlib"}, log=log)
+    # The Swift runtime ships in the image, where LD_LIBRARY_PATH points, and is what it runs on.
+    lib = image.host_path(image.env["LD_LIBRARY_PATH"])
+    shipped = {path.name for path in lib.iterdir()}
+    assert {"libswiftCore.so", "libFoundation.so", "libFoundationNetworking.so", "libswiftSwiftOnoneSupport.so"} <= shipped
+    assert not any("XCTest" in name or "Testing" in name for name in shipped)
+    binary = image.host_path(image.entrypoint[0])
+    linked = subprocess.run(["ldd", str(binary)], capture_output=True, text=True,
+                            env={**os.environ, "LD_LIBRARY_PATH": str(lib)}).stdout
+    assert f"libswiftCore.so => {lib}/libswiftCore.so" in linked, linked
+    # The library a function author built on their own, copied into the image with the
+    # HandlerKitShared library it links.
+    function = image.host_path("/opt/function")
+    function.mkdir(parents=True)
+    for name in ("libGreeter.so", "libHandlerKitShared.so"):
+        shutil.copy(handler_libraries / name, function / name)
+    serve(image, tmp_path, pb, "OpenFx", "Hello, OpenFx",
+          env={"LD_LIBRARY_PATH": str(lib), "HANDLER_FILE": str(function / "libGreeter.so")})
 
 
 def test_the_openfx_template_initialises_builds_and_answers(pb, tmp_path, image_root):
