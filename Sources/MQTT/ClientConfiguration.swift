@@ -91,5 +91,6 @@ public struct MQTTClientError: Error, Sendable, Hashable, CustomStringConvertibl
     self.message = message
   }
 
+  /// The message alone.
   public var description: String { message }
 }

@@ -163,6 +163,7 @@ public enum MQTTQoS: UInt8, Sendable, Hashable, Comparable, CaseIterable {
   /// QoS 2: a four-packet handshake delivers it once.
   case exactlyOnce = 2
 
+  /// Orders by level: at most once < at least once < exactly once.
   public static func < (lhs: MQTTQoS, rhs: MQTTQoS) -> Bool { lhs.rawValue < rhs.rawValue }
 }
 
@@ -231,6 +232,7 @@ public enum MQTTConnectReturnCode: Sendable, Hashable, CustomStringConvertible {
     }
   }
 
+  /// The return code and its meaning, for logs.
   public var description: String {
     switch self {
     case .accepted: "0 (accepted)"

@@ -152,5 +152,6 @@ public struct MQTTProtocolError: Error, Sendable, Hashable, CustomStringConverti
     self.message = message
   }
 
+  /// The message alone.
   public var description: String { message }
 }

@@ -52,27 +52,47 @@ public struct BridgeConfiguration: Sendable {
 
   /// The environment variables the bridge reads.
   public enum Setting {
+    /// The broker host.
     public static let brokerHost = "MQTT_HOST"
+    /// The broker port.
     public static let brokerPort = "MQTT_PORT"
+    /// The MQTT client id.
     public static let clientID = "MQTT_CLIENT_ID"
+    /// The topic filter subscribed to.
     public static let topic = "MQTT_TOPIC"
     /// The original `gRPC_Broker.py`'s name for the topic; `MQTT_TOPIC` wins.
     public static let originalTopic = "topic"
+    /// The QoS of the subscription and the replies.
     public static let qos = "MQTT_QOS"
+    /// Whether the broker forgets the session between connections.
     public static let cleanSession = "MQTT_CLEAN_SESSION"
+    /// The keepalive interval.
     public static let keepAlive = "MQTT_KEEPALIVE"
+    /// The user name.
     public static let username = "MQTT_USERNAME"
+    /// The password.
     public static let password = "MQTT_PASSWORD"
+    /// A file whose first line is the password.
     public static let passwordFile = "MQTT_PASSWORD_FILE"
+    /// The largest payload passed to the function.
     public static let maxPayload = "MQTT_MAX_PAYLOAD"
+    /// The function's gRPC `host:port`.
     public static let target = "FX_TARGET"
+    /// The gRPC method called: `call`, `call-bytes` or `invoke`.
     public static let method = "FX_METHOD"
+    /// The function called.
     public static let function = "FX_FUNCTION"
+    /// The deadline of each call.
     public static let callTimeout = "FX_TIMEOUT"
+    /// The most calls at once.
     public static let maxInFlight = "BRIDGE_MAX_INFLIGHT"
+    /// Where replies are published.
     public static let replyTopic = "REPLY_TOPIC"
+    /// Where failures are published.
     public static let errorTopic = "ERROR_TOPIC"
+    /// How long received messages may still be answered after SIGTERM.
     public static let drainTimeout = "DRAIN_TIMEOUT"
+    /// The log level.
     public static let logLevel = "LOG_LEVEL"
   }
 
@@ -245,5 +265,6 @@ public struct BridgeConfigurationError: Error, Sendable, Hashable, CustomStringC
     Self("invalid \(name) \"\(value.prefix(200))\": \(expectation)")
   }
 
+  /// The message alone.
   public var description: String { message }
 }
