@@ -2,8 +2,16 @@
 /// sentiment scorer reads (`" ".join(find_tokens(s)).split()`, each word lower-cased).
 enum PatternTokenizer {
   static let endOfSentence = "END-OF-SENTENCE"
-  /// Punctuation split off words (the period is handled apart).
-  static let punctuation = Set(".,;:!?()[]{}`''\"@#$^&*+-|=~_".unicodeScalars.filter { $0 != "." })
+  /// Whether `scalar` is punctuation split off words (`.,;:!?()[]{}`'"@#$^&*+-|=~_` without the
+  /// period, which is handled apart).
+  static func isPunctuation(_ scalar: Unicode.Scalar) -> Bool {
+    switch scalar {
+    case ",", ";", ":", "!", "?", "(", ")", "[", "]", "{", "}", "`", "'", "\"", "@", "#", "$", "^", "&", "*", "+", "-",
+      "|", "=", "~", "_":
+      true
+    default: false
+    }
+  }
   /// Every substring of Pattern's punctuation string, for Python's test `w not in PUNCTUATION`.
   static let punctuationSubstrings: Set<String> = {
     let scalars = Array(".,;:!?()[]{}`''\"@#$^&*+-|=~_".unicodeScalars)
@@ -18,7 +26,13 @@ enum PatternTokenizer {
   static let contractions: [(String, String)] = [
     ("'d", " 'd"), ("'m", " 'm"), ("'s", " 's"), ("'ll", " 'll"), ("'re", " 're"), ("'ve", " 've"), ("n't", " n't"),
   ]
-  static let contractionKeys = Set(contractions.map(\.0))
+  /// Whether `token` is one of the contractions (`'d`, `'m`, `'s`, `'ll`, `'re`, `'ve`, `n't`).
+  static func isContraction(_ token: String) -> Bool {
+    switch token {
+    case "'d", "'m", "'s", "'ll", "'re", "'ve", "n't": true
+    default: false
+    }
+  }
   static let abbreviations: Set<String> = [
     "a.", "adj.", "adv.", "al.", "a.m.", "c.", "cf.", "comp.", "conf.", "def.", "ed.", "e.g.", "esp.", "etc.", "ex.",
     "f.", "fig.", "gen.", "id.", "i.e.", "int.", "l.", "m.", "Med.", "Mil.", "Mr.", "n.", "n.q.", "orig.", "pl.",
@@ -27,14 +41,38 @@ enum PatternTokenizer {
 
   /// The words the scorer sees, lower-cased, sentences flattened.
   static func words(_ text: String) -> [String] {
-    sentences(text).flatMap { $0.split(separator: " ").map { $0.pythonLowercased() } }
+    var words: [String] = []
+    for sentence in sentenceScalars(text) {
+      for word in sentence.split(separator: " ") { words.append(lowercasedString(word)) }
+    }
+    return words
   }
 
   /// `find_tokens`: sentences of space-separated tokens.
   static func sentences(_ input: String) -> [String] {
+    sentenceScalars(input).map { String(scalars: $0) }
+  }
+
+  /// `find_tokens`' sentences, as the scalars of their space-separated tokens.
+  private static func sentenceScalars(_ input: String) -> [[Unicode.Scalar]] {
     let spaced = collapsingWhitespace(replacingParagraphBreaks(spacingContractionsAndQuotes(Array(input.unicodeScalars))))
-    let tokens = splitPunctuation(spaced.split(separator: " ").map { String(String.UnicodeScalarView($0)) })
-    return joinSentences(tokens).map { rejoinEmoticons(rejoinSarcasm(Array($0.unicodeScalars))) }
+    let tokens = splitPunctuation(spaced.split(separator: " "))
+    return joinSentences(tokens).map { rejoinEmoticons(rejoinSarcasm($0)) }
+  }
+
+  /// Python's `str.lower()` of the word: ASCII letters mapped while encoding, anything else
+  /// through `lowercased()`.
+  private static func lowercasedString(_ word: ArraySlice<Unicode.Scalar>) -> String {
+    guard word.allSatisfy(\.isASCII) else { return String(scalars: word).lowercased() }
+    return String(unsafeUninitializedCapacity: word.count) { buffer in
+      var count = 0
+      for scalar in word {
+        let byte = UInt8(truncatingIfNeeded: scalar.value)
+        buffer[count] = (0x41...0x5A).contains(byte) ? byte | 0x20 : byte
+        count += 1
+      }
+      return count
+    }
   }
 
   /// The contraction replacements (`"n't"` → `" n't"`, …, each in turn over the whole text, which
@@ -127,37 +165,41 @@ enum PatternTokenizer {
   }
 
   /// Leading and trailing punctuation split off each token; periods kept on abbreviations.
-  private static func splitPunctuation(_ rawTokens: [String]) -> [String] {
+  private static func splitPunctuation(_ rawTokens: [ArraySlice<Unicode.Scalar>]) -> [String] {
     var tokens: [String] = []
+    tokens.reserveCapacity(rawTokens.count + rawTokens.count / 2)
+    var tail: [String] = []
     for var token in rawTokens where !token.isEmpty {
-      var tail: [String] = []
-      while let first = token.unicodeScalars.first, punctuation.contains(first), !contractionKeys.contains(token) {
+      tail.removeAll(keepingCapacity: true)
+      while let first = token.first, isPunctuation(first), !isContraction(token) {
         tokens.append(String(first))
-        token = String(token.unicodeScalars.dropFirst())
+        token = token.dropFirst()
       }
-      while let last = token.unicodeScalars.last, punctuation.contains(last) || last == ".",
-        !contractionKeys.contains(token)
-      {
-        if let last = token.unicodeScalars.last, punctuation.contains(last) {
+      while let last = token.last, isPunctuation(last) || last == ".", !isContraction(token) {
+        if let last = token.last, isPunctuation(last) {
           tail.append(String(last))
-          token = String(token.unicodeScalars.dropLast())
+          token = token.dropLast()
         }
-        if token.hasSuffixScalars("...") {
+        if token.count >= 3, token.suffix(3).allSatisfy({ $0 == "." }) {
           tail.append("...")
-          var scalars = Array(token.unicodeScalars.dropLast(3))
-          while scalars.last == "." { scalars.removeLast() }
-          token = String(String.UnicodeScalarView(scalars))
+          token = token.dropLast(3)
+          while token.last == "." { token = token.dropLast() }
         }
-        if token.hasSuffixScalars(".") {
-          if isAbbreviation(token) { break }
+        if token.last == "." {
+          if isAbbreviation(String(scalars: token)) { break }
           tail.append(".")
-          token = String(token.unicodeScalars.dropLast())
+          token = token.dropLast()
         }
       }
-      if !token.isEmpty { tokens.append(token) }
+      if !token.isEmpty { tokens.append(String(scalars: token)) }
       tokens.append(contentsOf: tail.reversed())
     }
     return tokens
+  }
+
+  /// ``isContraction(_:)-(String)`` for a token's scalars.
+  private static func isContraction(_ token: ArraySlice<Unicode.Scalar>) -> Bool {
+    (2...3).contains(token.count) && isContraction(String(scalars: token))
   }
 
   static func isAbbreviation(_ token: String) -> Bool {
@@ -183,15 +225,25 @@ enum PatternTokenizer {
   }
 
   /// Groups tokens into sentences at `... . ! ?` and paragraph breaks, as `find_tokens` does.
-  private static func joinSentences(_ tokens: [String]) -> [String] {
-    let enders: Set<String> = ["...", ".", "!", "?", endOfSentence]
-    let trailers: Set<String> = ["'", "\"", "”", "’", "...", ".", "!", "?", ")", endOfSentence]
+  private static func joinSentences(_ tokens: [String]) -> [[Unicode.Scalar]] {
+    func isEnder(_ token: String) -> Bool {
+      switch token {
+      case "...", ".", "!", "?", endOfSentence: true
+      default: false
+      }
+    }
+    func isTrailer(_ token: String) -> Bool {
+      switch token {
+      case "'", "\"", "”", "’", ")": true
+      default: isEnder(token)
+      }
+    }
     var sentences: [[String]] = [[]]
     var i = 0
     var j = 0
     while j < tokens.count {
-      if enders.contains(tokens[j]) {
-        while j < tokens.count, trailers.contains(tokens[j]) {
+      if isEnder(tokens[j]) {
+        while j < tokens.count, isTrailer(tokens[j]) {
           if tokens[j] == "'" || tokens[j] == "\"",
             sentences[sentences.count - 1].filter({ $0 == tokens[j] }).count % 2 == 0
           {
@@ -206,7 +258,14 @@ enum PatternTokenizer {
       j += 1
     }
     sentences[sentences.count - 1].append(contentsOf: tokens[i..<min(j, tokens.count)])
-    return sentences.filter { !$0.isEmpty }.map { $0.joined(separator: " ") }
+    return sentences.filter { !$0.isEmpty }.map { sentence in
+      var scalars: [Unicode.Scalar] = []
+      for token in sentence {
+        if !scalars.isEmpty { scalars.append(" ") }
+        scalars.append(contentsOf: token.unicodeScalars)
+      }
+      return scalars
+    }
   }
 
   /// `RE_SARCASM.sub("(!)", s)`: `\( ?\! ?\)`.
@@ -237,13 +296,13 @@ enum PatternTokenizer {
 
   /// `RE_EMOTICONS.sub`: an emoticon written with spaces between its characters, followed by a
   /// space or the end, loses the spaces. Where two emoticons could match, the longer wins.
-  static func rejoinEmoticons(_ scalars: [Unicode.Scalar]) -> String {
+  static func rejoinEmoticons(_ scalars: [Unicode.Scalar]) -> [Unicode.Scalar] {
     var result: [Unicode.Scalar] = []
     result.reserveCapacity(scalars.count)
     var index = 0
     while index < scalars.count {
       var best: (end: Int, emoticon: [Unicode.Scalar])?
-      if let candidates = Emoticons.byFirstScalar[scalars[index]] {
+      if let candidates = Emoticons.starting(with: scalars[index]) {
         for emoticon in candidates {
           guard let end = matchSpaced(emoticon, in: scalars, at: index),
             end == scalars.count || isPythonSpace(scalars[end])
@@ -259,7 +318,7 @@ enum PatternTokenizer {
         index += 1
       }
     }
-    return String(String.UnicodeScalarView(result))
+    return result
   }
 
   /// Where `emoticon` ends when matched at `start` with an optional space between its characters.
@@ -293,8 +352,15 @@ enum Emoticons {
   ]
 
   /// Every face, by its first character.
-  static let byFirstScalar: [Unicode.Scalar: [[Unicode.Scalar]]] = Dictionary(
+  private static let byFirstScalar: [Unicode.Scalar: [[Unicode.Scalar]]] = Dictionary(
     grouping: groups.flatMap { $0.faces.map { Array($0.unicodeScalars) } }, by: { $0[0] })
+  /// The same for ASCII first characters, by their value: no hashing for the common case.
+  private static let byASCIIFirstScalar: [[[Unicode.Scalar]]?] = (0..<128).map { byFirstScalar[Unicode.Scalar(UInt8($0))] }
+
+  /// The faces that start with `scalar`, or `nil` for none.
+  static func starting(with scalar: Unicode.Scalar) -> [[Unicode.Scalar]]? {
+    scalar.isASCII ? byASCIIFirstScalar[Int(scalar.value)] : byFirstScalar[scalar]
+  }
 
   /// Lower-cased face → polarity of the first group holding it.
   private static let polarityByLowercasedFace: [String: Double] = {
@@ -311,16 +377,24 @@ enum Emoticons {
   }
 }
 
-extension Substring {
-  /// Python's `str.lower()` (ASCII without a copy through Unicode tables).
-  fileprivate func pythonLowercased() -> String {
-    if utf8.allSatisfy({ $0 < 0x80 && !(0x41...0x5A).contains($0) }) { return String(self) }
-    return lowercased()
-  }
-}
-
 extension String {
-  fileprivate func hasSuffixScalars(_ suffix: String) -> Bool {
-    unicodeScalars.reversed().starts(with: suffix.unicodeScalars.reversed())
+  /// The string of `scalars`, encoded to UTF-8 in one pass (building a `UnicodeScalarView`
+  /// appends them one by one, several times slower).
+  fileprivate init(scalars: some Collection<Unicode.Scalar>) {
+    self.init(unsafeUninitializedCapacity: scalars.count * 4) { buffer in
+      var count = 0
+      for scalar in scalars {
+        if scalar.isASCII {
+          buffer[count] = UInt8(truncatingIfNeeded: scalar.value)
+          count += 1
+        } else {
+          UTF8.encode(scalar) { byte in
+            buffer[count] = byte
+            count += 1
+          }
+        }
+      }
+      return count
+    }
   }
 }

@@ -52,7 +52,12 @@ public struct SentimentAnalysis: Handler {
     var negated: Bool
   }
 
-  private static let negations: Set<String> = ["no", "not", "n't", "never"]
+  private static func isNegation(_ word: String) -> Bool {
+    switch word {
+    case "no", "not", "n't", "never": true
+    default: false
+    }
+  }
 
   /// Pattern's `Sentiment.assessments` for plain text (no part-of-speech tags).
   private func assess(_ words: [String]) -> [(polarity: Double, subjectivity: Double)] {
@@ -80,9 +85,9 @@ public struct SentimentAnalysis: Handler {
         modifier = nil
         negation = nil
         if entry.isModifier { modifier = word }
-        if Self.negations.contains(word) { negation = word }
+        if Self.isNegation(word) { negation = word }
       } else {
-        if Self.negations.contains(word) {
+        if Self.isNegation(word) {
           negation = word
         } else if negation != nil && !(negation!.isEmpty) && word.trimmingApostrophes().unicodeScalars.count > 1 {
           negation = nil
