@@ -2,6 +2,7 @@
 /// sentiment scorer reads (`" ".join(find_tokens(s)).split()`, each word lower-cased).
 enum PatternTokenizer {
   static let endOfSentence = "END-OF-SENTENCE"
+  private static let endOfSentenceScalars = Array(endOfSentence.unicodeScalars)
   /// Whether `scalar` is punctuation split off words (`.,;:!?()[]{}`'"@#$^&*+-|=~_` without the
   /// period, which is handled apart).
   static func isPunctuation(_ scalar: Unicode.Scalar) -> Bool {
@@ -164,34 +165,37 @@ enum PatternTokenizer {
     }
   }
 
+  /// A token: a slice of the spaced-out text's scalars (no copy until it becomes a word).
+  private typealias Token = ArraySlice<Unicode.Scalar>
+
   /// Leading and trailing punctuation split off each token; periods kept on abbreviations.
-  private static func splitPunctuation(_ rawTokens: [ArraySlice<Unicode.Scalar>]) -> [String] {
-    var tokens: [String] = []
+  private static func splitPunctuation(_ rawTokens: [Token]) -> [Token] {
+    var tokens: [Token] = []
     tokens.reserveCapacity(rawTokens.count + rawTokens.count / 2)
-    var tail: [String] = []
+    var tail: [Token] = []
     for var token in rawTokens where !token.isEmpty {
       tail.removeAll(keepingCapacity: true)
       while let first = token.first, isPunctuation(first), !isContraction(token) {
-        tokens.append(String(first))
+        tokens.append(token.prefix(1))
         token = token.dropFirst()
       }
       while let last = token.last, isPunctuation(last) || last == ".", !isContraction(token) {
         if let last = token.last, isPunctuation(last) {
-          tail.append(String(last))
+          tail.append(token.suffix(1))
           token = token.dropLast()
         }
         if token.count >= 3, token.suffix(3).allSatisfy({ $0 == "." }) {
-          tail.append("...")
+          tail.append(token.suffix(3))
           token = token.dropLast(3)
           while token.last == "." { token = token.dropLast() }
         }
         if token.last == "." {
           if isAbbreviation(String(scalars: token)) { break }
-          tail.append(".")
+          tail.append(token.suffix(1))
           token = token.dropLast()
         }
       }
-      if !token.isEmpty { tokens.append(String(scalars: token)) }
+      if !token.isEmpty { tokens.append(token) }
       tokens.append(contentsOf: tail.reversed())
     }
     return tokens
@@ -225,33 +229,37 @@ enum PatternTokenizer {
   }
 
   /// Groups tokens into sentences at `... . ! ?` and paragraph breaks, as `find_tokens` does.
-  private static func joinSentences(_ tokens: [String]) -> [[Unicode.Scalar]] {
-    func isEnder(_ token: String) -> Bool {
-      switch token {
-      case "...", ".", "!", "?", endOfSentence: true
-      default: false
+  private static func joinSentences(_ tokens: [Token]) -> [[Unicode.Scalar]] {
+    func isSingle(_ token: Token, _ scalar: Unicode.Scalar) -> Bool { token.count == 1 && token.first == scalar }
+    func isEndOfSentence(_ token: Token) -> Bool { token.elementsEqual(endOfSentenceScalars) }
+    func isEnder(_ token: Token) -> Bool {
+      switch token.count {
+      case 1: isSingle(token, ".") || isSingle(token, "!") || isSingle(token, "?")
+      case 3: token.allSatisfy { $0 == "." }
+      default: isEndOfSentence(token)
       }
     }
-    func isTrailer(_ token: String) -> Bool {
-      switch token {
-      case "'", "\"", "”", "’", ")": true
-      default: isEnder(token)
+    func isTrailer(_ token: Token) -> Bool {
+      guard token.count == 1, let scalar = token.first else { return isEnder(token) }
+      switch scalar {
+      case "'", "\"", "”", "’", ")", ".", "!", "?": return true
+      default: return false
       }
     }
-    var sentences: [[String]] = [[]]
+    var sentences: [[Token]] = [[]]
     var i = 0
     var j = 0
     while j < tokens.count {
       if isEnder(tokens[j]) {
         while j < tokens.count, isTrailer(tokens[j]) {
-          if tokens[j] == "'" || tokens[j] == "\"",
-            sentences[sentences.count - 1].filter({ $0 == tokens[j] }).count % 2 == 0
+          if isSingle(tokens[j], "'") || isSingle(tokens[j], "\""),
+            sentences[sentences.count - 1].filter({ $0.elementsEqual(tokens[j]) }).count % 2 == 0
           {
             break
           }
           j += 1
         }
-        sentences[sentences.count - 1].append(contentsOf: tokens[i..<j].filter { $0 != endOfSentence })
+        sentences[sentences.count - 1].append(contentsOf: tokens[i..<j].filter { !isEndOfSentence($0) })
         sentences.append([])
         i = j
       }
@@ -262,7 +270,7 @@ enum PatternTokenizer {
       var scalars: [Unicode.Scalar] = []
       for token in sentence {
         if !scalars.isEmpty { scalars.append(" ") }
-        scalars.append(contentsOf: token.unicodeScalars)
+        scalars.append(contentsOf: token)
       }
       return scalars
     }
