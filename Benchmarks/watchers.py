@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""fxwatcher against watchers shaped like OpenFx's own, side by side in one run.
+
+Builds the reference servers in Benchmarks/reference-watchers (Go: grpc-go in GOPATH mode with
+Debian's golang-google-grpc-dev; C++: a grpc++ synchronous server with Debian's libgrpc++-dev;
+Python: grpcio with 10 worker threads), all echoing pb.FxWatcher/Call like the release
+`fxwatcher` (echo). Then, for each round, runs every case against every server in turn (the
+order rotating between rounds) with h2load on loopback, and prints calls/s, p50/p99 latency,
+server CPU per call and resident memory, plus cold start (exec to the first OK call) and idle
+memory, and fxwatcher's ratio to the better of Go and C++.
+
+Usage:
+  swift build -c release --product fxwatcher
+  .build-venv/bin/python Benchmarks/watchers.py [--rounds 2] [--seconds 5] [--servers swift,go,cpp,python]
+
+Needs: scripts/install-deps.sh --test, plus Debian's golang-go, golang-google-grpc-dev,
+golang-goprotobuf-dev, libgrpc++-dev, protobuf-compiler-grpc (`--install` installs them).
+Every server binds 127.0.0.1 only and is stopped by its PID; every load is bounded in time.
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO / "Benchmarks" / "reference-watchers"
+WORK = REPO / ".build-bench"  # the reference servers' builds, kept between runs
+APT_PACKAGES = ["golang-go", "golang-google-grpc-dev", "golang-goprotobuf-dev", "libgrpc++-dev",
+                "protobuf-compiler-grpc", "protobuf-compiler", "nghttp2-client"]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+# (name, connections, streams per connection, input bytes)
+CASES = [
+    ("1 conn x 1, 5 B", 1, 1, 5),
+    ("16 conns x 16 streams", 16, 16, 5),
+    ("100 conns x 1", 100, 1, 5),
+    ("64 KiB x 16 conns", 16, 1, 64 * 1024),
+    ("1 MiB x 16 conns", 16, 1, 1024 * 1024),
+]
+
+
+def run(command, **kwargs):
+    subprocess.run(command, check=True, **kwargs)
+
+
+def build_references(python):
+    """Builds the Go and C++ servers and the Python modules; returns each server's command."""
+    WORK.mkdir(exist_ok=True)
+    proto = REPO / "Protos" / "fxwatcher.proto"
+    go_package = WORK / "go" / "src" / "fxbench"
+    (go_package / "pb").mkdir(parents=True, exist_ok=True)
+    run(["protoc", f"-I{proto.parent}", f"--go_out=plugins=grpc,paths=source_relative:{go_package / 'pb'}", str(proto)],
+        stderr=subprocess.DEVNULL)
+    shutil.copy(REFERENCE / "watcher.go", go_package / "main.go")
+    run(["go", "build", "-o", str(WORK / "watcher-go"), "fxbench"],
+        env={**os.environ, "GOPATH": f"{WORK / 'go'}:/usr/share/gocode", "GO111MODULE": "off",
+             "GOCACHE": str(WORK / "go-cache")})
+
+    cpp = WORK / "cpp"
+    cpp.mkdir(exist_ok=True)
+    run(["protoc", f"-I{proto.parent}", f"--cpp_out={cpp}", f"--grpc_out={cpp}",
+         "--plugin=protoc-gen-grpc=/usr/bin/grpc_cpp_plugin", str(proto)])
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "grpc++", "protobuf"], check=True,
+                           capture_output=True, text=True).stdout.split()
+    run(["g++", "-O2", "-std=c++17", f"-I{cpp}", str(REFERENCE / "watcher.cc"), str(cpp / "fxwatcher.pb.cc"),
+         str(cpp / "fxwatcher.grpc.pb.cc"), *flags, "-o", str(WORK / "watcher-cpp")])
+
+    generated = WORK / "python"
+    generated.mkdir(exist_ok=True)
+    run([python, "-m", "grpc_tools.protoc", f"-I{proto.parent}", f"--python_out={generated}",
+         f"--grpc_python_out={generated}", str(proto)])
+    shutil.copy(REFERENCE / "watcher.py", generated / "watcher.py")
+    return {
+        "go": [str(WORK / "watcher-go")],
+        "cpp": [str(WORK / "watcher-cpp")],
+        "python": [python, str(generated / "watcher.py")],
+    }
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def accepts(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class Server:
+    """One server process started here, on free loopback ports, stopped by its PID."""
+
+    def __init__(self, name, command):
+        self.name, self.command = name, command
+        self.port, self.mesh_port = free_port(), free_port()
+        self.lock = Path(tempfile.mkdtemp(prefix="fx-bench-")) / "lock"
+        env = {"PATH": os.environ["PATH"], "WATCHER_HOST": "127.0.0.1", "WATCHER_PORT": str(self.port),
+               "MESH_PORT": str(self.mesh_port), "LOCK_FILE": str(self.lock), "LOG_LEVEL": "warning",
+               "PYTHONPATH": str(WORK / "python")}
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def cold_start(self, call_once):
+        """Seconds from exec to the first OK call (connections tried every 0.2 ms)."""
+        deadline = self.started + 30
+        while not accepts(self.port):
+            if time.perf_counter() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} did not start")
+            time.sleep(0.0002)
+        while True:
+            try:  # a fresh channel each time: a failed one would wait out grpcio's reconnect backoff
+                call_once(self.port, b"hello")
+                return time.perf_counter() - self.started
+            except Exception:
+                if time.perf_counter() > deadline:
+                    raise
+                time.sleep(0.0002)
+
+    def cpu_seconds(self):
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def rss_mb(self):
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.lock.parent, ignore_errors=True)
+
+
+def request_body(pb, size):
+    message = pb.Request(input=b"x" * size).SerializeToString()
+    return struct.pack(">BI", 0, len(message)) + message
+
+
+def load(server, case, body_path, seconds):
+    """Runs h2load for `seconds` (after 1 s of warm-up); returns (calls/s, p50 µs, p99 µs, CPU µs/call)."""
+    _, connections, streams, _ = case
+    with tempfile.NamedTemporaryFile(prefix="h2load-", suffix=".log") as log:
+        cpu_before = server.cpu_seconds()
+        result = subprocess.run(
+            ["h2load", "-t", "1", "-c", str(connections), "-m", str(streams), "-D", str(seconds),
+             "--warm-up-time", "1", "-d", str(body_path), "--log-file", log.name,
+             "-H", "content-type: application/grpc", "-H", "te: trailers",
+             f"http://127.0.0.1:{server.port}/pb.FxWatcher/Call"],
+            capture_output=True, text=True, timeout=seconds + 60)
+        cpu = server.cpu_seconds() - cpu_before
+        durations = sorted(int(line.split()[2]) for line in Path(log.name).read_text().splitlines()
+                           if line.split()[1] == "200")
+    if not durations:
+        raise RuntimeError(f"{server.name}: no successful calls\n{result.stdout}\n{result.stderr}")
+    calls = len(durations)
+    p50 = durations[len(durations) // 2]
+    p99 = durations[min(len(durations) - 1, (len(durations) * 99) // 100)]
+    # CPU includes the warm-up second's calls; the per-call figure is over the measured ones.
+    return calls / seconds, p50, p99, cpu * 1e6 / calls
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--binary", default=str(REPO / ".build" / "release" / "fxwatcher"))
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seconds", type=int, default=5, help="measured seconds per case and server")
+    parser.add_argument("--servers", default="swift,go,cpp,python")
+    parser.add_argument("--install", action="store_true", help="apt-get install the reference servers' packages")
+    args = parser.parse_args()
+    if args.install:
+        run(["apt-get", "install", "-y", "-qq", *APT_PACKAGES])
+    python = str(REPO / ".build-venv" / "bin" / "python")
+    commands = {"swift": [args.binary], **build_references(python)}
+    names = [name for name in args.servers.split(",") if name in commands]
+
+    sys.path.insert(0, str(WORK / "python"))
+    import grpc
+    import fxwatcher_pb2 as pb
+    import fxwatcher_pb2_grpc as rpc
+
+    def call_once(port, data):
+        """One call on a channel of its own, checked to echo."""
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            reply = rpc.FxWatcherStub(channel).Call(pb.Request(input=data), timeout=2)
+        assert reply.Output == data.decode(), "the server does not echo"
+
+    bodies = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for case in CASES:
+            path = Path(scratch) / f"body-{case[3]}"
+            path.write_bytes(request_body(pb, case[3]))
+            bodies[case[3]] = path
+
+        results = {(name, case[0]): [] for name in names for case in CASES}
+        starts = {name: [] for name in names}
+        idle = {name: [] for name in names}
+        peak = {name: [] for name in names}
+        for round_index in range(args.rounds):
+            order = names[round_index % len(names):] + names[:round_index % len(names)]
+            for name in order:
+                server = Server(name, commands[name])
+                try:
+                    starts[name].append(server.cold_start(call_once) * 1000)
+                    time.sleep(1)
+                    idle[name].append(server.rss_mb())
+                    for case in CASES:
+                        results[(name, case[0])].append(load(server, case, bodies[case[3]], args.seconds))
+                        print(f"round {round_index + 1} {name:6} {case[0]:22} {results[(name, case[0])][-1][0]:10,.0f} calls/s",
+                              file=sys.stderr)
+                    peak[name].append(server.rss_mb())
+                finally:
+                    server.stop()
+
+    print(f"\n{args.rounds} rounds, {args.seconds} s per case, h2load -t 1 on 127.0.0.1, "
+          f"{os.cpu_count()} cores; each cell: mean calls/s, p50 / p99 µs, server CPU µs per call")
+    header = ["case"] + names + (["swift / best(go,cpp)"] if "swift" in names else [])
+    print(" | ".join(header))
+    for case in CASES:
+        cells = [case[0]]
+        rates = {}
+        for name in names:
+            runs = results[(name, case[0])]
+            rates[name] = statistics.mean(r[0] for r in runs)
+            cells.append(f"{rates[name]:,.0f} · {statistics.mean(r[1] for r in runs):,.0f} / "
+                         f"{statistics.mean(r[2] for r in runs):,.0f} · {statistics.mean(r[3] for r in runs):,.0f}")
+        references = [rates[n] for n in ("go", "cpp") if n in rates]
+        if "swift" in rates and references:
+            cells.append(f"{rates['swift'] / max(references):.2f}x")
+        print(" | ".join(cells))
+    print(" | ".join(["exec -> first OK call (ms)"] + [f"{statistics.mean(starts[n]):.1f}" for n in names]))
+    print(" | ".join(["idle RSS (MB)"] + [f"{statistics.mean(idle[n]):.1f}" for n in names]))
+    print(" | ".join(["RSS after the cases (MB)"] + [f"{statistics.mean(peak[n]):.1f}" for n in names]))
+    sizes = {"swift": Path(args.binary), "go": WORK / "watcher-go", "cpp": WORK / "watcher-cpp"}
+    print(" | ".join(["binary (MB)"] + [f"{sizes[n].stat().st_size / 1e6:.1f}" if n in sizes else "-" for n in names]))
+
+
+if __name__ == "__main__":
+    main()
