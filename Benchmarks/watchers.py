@@ -11,7 +11,7 @@ memory, and fxwatcher's ratio to the better of Go and C++.
 
 Usage:
   swift build -c release --product fxwatcher
-  .build-venv/bin/python Benchmarks/watchers.py [--rounds 2] [--seconds 5] [--servers swift,go,cpp,python]
+  .build-venv/bin/python Benchmarks/watchers.py [--rounds 2] [--seconds 5] [--servers swift,go,cpp,python] [--static]
 
 Needs: scripts/install-deps.sh --test, plus Debian's golang-go, golang-google-grpc-dev,
 golang-goprotobuf-dev, libgrpc++-dev, protobuf-compiler-grpc (`--install` installs them).
@@ -185,11 +185,23 @@ def main():
     parser.add_argument("--seconds", type=int, default=5, help="measured seconds per case and server")
     parser.add_argument("--servers", default="swift,go,cpp,python")
     parser.add_argument("--install", action="store_true", help="apt-get install the reference servers' packages")
+    parser.add_argument("--static", action="store_true",
+                        help="also build (.build-static) and measure a stripped static-stdlib release fxwatcher, "
+                             "as the runtime image ships it")
     args = parser.parse_args()
     if args.install:
         run(["apt-get", "install", "-y", "-qq", *APT_PACKAGES])
     python = str(REPO / ".build-venv" / "bin" / "python")
     commands = {"swift": [args.binary], **build_references(python)}
+    sizes = {"swift": Path(args.binary), "go": WORK / "watcher-go", "cpp": WORK / "watcher-cpp"}
+    if args.static:
+        run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "fxwatcher",
+             "--scratch-path", str(REPO / ".build-static")], cwd=REPO)
+        sizes["swift-static"] = WORK / "fxwatcher-static"
+        shutil.copy(REPO / ".build-static" / "release" / "fxwatcher", sizes["swift-static"])
+        run(["strip", str(sizes["swift-static"])])
+        commands["swift-static"] = [str(sizes["swift-static"])]
+        args.servers += ",swift-static"
     names = [name for name in args.servers.split(",") if name in commands]
 
     sys.path.insert(0, str(WORK / "python"))
@@ -249,7 +261,6 @@ def main():
     print(" | ".join(["exec -> first OK call (ms)"] + [f"{statistics.mean(starts[n]):.1f}" for n in names]))
     print(" | ".join(["idle RSS (MB)"] + [f"{statistics.mean(idle[n]):.1f}" for n in names]))
     print(" | ".join(["RSS after the cases (MB)"] + [f"{statistics.mean(peak[n]):.1f}" for n in names]))
-    sizes = {"swift": Path(args.binary), "go": WORK / "watcher-go", "cpp": WORK / "watcher-cpp"}
     print(" | ".join(["binary (MB)"] + [f"{sizes[n].stat().st_size / 1e6:.1f}" if n in sizes else "-" for n in names]))
 
 
