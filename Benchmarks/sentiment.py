@@ -76,7 +76,7 @@ def main():
 
         corpus_path = Path(work) / "corpus"
         corpus_path.write_bytes(b"".join(struct.pack(">I", len(t.encode())) + t.encode() for t in corpus))
-        bench = subprocess.run([args.bench, "sentiment-analysis", str(corpus_path), "30"], capture_output=True,
+        bench = subprocess.run([args.bench, "sentiment-analysis", str(corpus_path), "200"], capture_output=True,
                                text=True, check=True, timeout=300).stdout
         in_process_rate = int(re.search(r"= (\d+) calls/s", bench).group(1))
 
