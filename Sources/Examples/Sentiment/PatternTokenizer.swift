@@ -3,19 +3,20 @@
 enum PatternTokenizer {
   static let endOfSentence = "END-OF-SENTENCE"
   private static let endOfSentenceScalars = Array(endOfSentence.unicodeScalars)
-  /// Whether `scalar` is punctuation split off words (`.,;:!?()[]{}`'"@#$^&*+-|=~_` without the
-  /// period, which is handled apart).
+  /// Pattern's `PUNCTUATION`.
+  private static let punctuationCharacters = ".,;:!?()[]{}`''\"@#$^&*+-|=~_"
+  /// ``isPunctuation(_:)`` by ASCII value (every punctuation character is ASCII).
+  private static let isASCIIPunctuation: [Bool] = (0..<128).map { value in
+    value != 0x2E && punctuationCharacters.unicodeScalars.contains(Unicode.Scalar(UInt8(value)))
+  }
+  /// Whether `scalar` is punctuation split off words: Pattern's `PUNCTUATION` without the
+  /// period, which is handled apart.
   static func isPunctuation(_ scalar: Unicode.Scalar) -> Bool {
-    switch scalar {
-    case ",", ";", ":", "!", "?", "(", ")", "[", "]", "{", "}", "`", "'", "\"", "@", "#", "$", "^", "&", "*", "+", "-",
-      "|", "=", "~", "_":
-      true
-    default: false
-    }
+    scalar.isASCII && isASCIIPunctuation[Int(scalar.value)]
   }
   /// Every substring of Pattern's punctuation string, for Python's test `w not in PUNCTUATION`.
   static let punctuationSubstrings: Set<String> = {
-    let scalars = Array(".,;:!?()[]{}`''\"@#$^&*+-|=~_".unicodeScalars)
+    let scalars = Array(punctuationCharacters.unicodeScalars)
     var substrings: Set<String> = [""]
     for start in scalars.indices {
       for end in start..<scalars.count {
@@ -27,13 +28,6 @@ enum PatternTokenizer {
   static let contractions: [(String, String)] = [
     ("'d", " 'd"), ("'m", " 'm"), ("'s", " 's"), ("'ll", " 'll"), ("'re", " 're"), ("'ve", " 've"), ("n't", " n't"),
   ]
-  /// Whether `token` is one of the contractions (`'d`, `'m`, `'s`, `'ll`, `'re`, `'ve`, `n't`).
-  static func isContraction(_ token: String) -> Bool {
-    switch token {
-    case "'d", "'m", "'s", "'ll", "'re", "'ve", "n't": true
-    default: false
-    }
-  }
   static let abbreviations: Set<String> = [
     "a.", "adj.", "adv.", "al.", "a.m.", "c.", "cf.", "comp.", "conf.", "def.", "ed.", "e.g.", "esp.", "etc.", "ex.",
     "f.", "fig.", "gen.", "id.", "i.e.", "int.", "l.", "m.", "Med.", "Mil.", "Mr.", "n.", "n.q.", "orig.", "pl.",
@@ -201,9 +195,9 @@ enum PatternTokenizer {
     return tokens
   }
 
-  /// ``isContraction(_:)-(String)`` for a token's scalars.
-  private static func isContraction(_ token: ArraySlice<Unicode.Scalar>) -> Bool {
-    (2...3).contains(token.count) && isContraction(String(scalars: token))
+  /// Whether `token` is one of the ``contractions`` (`'d`, `'m`, `'s`, `'ll`, `'re`, `'ve`, `n't`).
+  private static func isContraction(_ token: Token) -> Bool {
+    (2...3).contains(token.count) && contractionScalars.contains { token.elementsEqual($0) }
   }
 
   static func isAbbreviation(_ token: String) -> Bool {
@@ -240,11 +234,8 @@ enum PatternTokenizer {
       }
     }
     func isTrailer(_ token: Token) -> Bool {
-      guard token.count == 1, let scalar = token.first else { return isEnder(token) }
-      switch scalar {
-      case "'", "\"", "”", "’", ")", ".", "!", "?": return true
-      default: return false
-      }
+      if token.count == 1, let scalar = token.first, "'\"”’)".unicodeScalars.contains(scalar) { return true }
+      return isEnder(token)
     }
     var sentences: [[Token]] = [[]]
     var i = 0
