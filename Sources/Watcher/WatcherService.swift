@@ -58,15 +58,11 @@ public struct WatcherService: Service, CustomStringConvertible {
       mesh: mesh,
       metrics: metrics
     )
-    let services: [any RegistrableRPCService] = [
-      FxWatcherGRPCService(invoker: invoker),
-      FxGatewayGRPCService(invoker: invoker),
-      HealthGRPCService(status: health),
-    ]
+    let methods = GRPCMethod.watcherMethods(invoker: invoker, health: health)
     let endpoint = { (name: String, port: Int) in
-      GRPCEndpoint(
+      HTTP2Endpoint(
         name: name, host: configuration.host, port: port, maxMessageBytes: configuration.maxMessageBytes,
-        services: services)
+        methods: methods)
     }
     var endpoints: [any Endpoint] = [endpoint("gateway", configuration.port), endpoint("mesh", configuration.meshPort)]
     if let metrics, let port = configuration.metricsPort {

@@ -1,29 +1,22 @@
 import Foundation
 import FxWatcherProto
 import GRPCCore
-import GRPCInProcessTransport
+import GRPCNIOTransportHTTP2Posix
 import HandlerKit
 import Logging
 import Testing
 
 @testable import Watcher
 
-/// The service over grpc-swift's in-process transport, with the generated client.
-@Suite("pb.FxWatcher service")
+/// `pb.FxWatcher/Call` over the watcher's HTTP/2 transport on loopback, with grpc-swift's
+/// generated client.
+@Suite("pb.FxWatcher service", .timeLimit(.minutes(1)))
 struct GRPCServiceTests {
   func withClient(
     _ handler: any Handler,
-    _ body: @Sendable (Pb_FxWatcher.Client<InProcessTransport.Client>) async throws -> Void
+    _ body: @Sendable (Pb_FxWatcher.Client<HTTP2ClientTransport.Posix>) async throws -> Void
   ) async throws {
-    let service = FxWatcherGRPCService(
-      invoker: Invoker(handler: handler, functionName: "fn", logger: Logger.quiet)
-    )
-    let transport = InProcessTransport()
-    try await withGRPCServer(transport: transport.server, services: [service]) { _ in
-      try await withGRPCClient(transport: transport.client) { client in
-        try await body(Pb_FxWatcher.Client(wrapping: client))
-      }
-    }
+    try await withServedClient(handler) { client in try await body(Pb_FxWatcher.Client(wrapping: client)) }
   }
 
   func request(_ input: Data, _ configure: (inout Pb_Info) -> Void = { _ in }) -> Pb_Request {
@@ -99,10 +92,11 @@ struct GRPCServiceTests {
     }
   }
 
-  @Test func everyHandlerCodeMapsToTheGRPCCodeOfTheSameName() {
+  @Test func everyHandlerCodeMapsToTheGRPCCodeOfTheSameName() throws {
     for code in HandlerError.Code.allCases {
-      let grpc = RPCError.Code(code)
+      let grpc = try #require(RPCError.Code(Status.Code(rawValue: code.grpcStatusCode)!))
       #expect("\(grpc)".lowercased().replacingOccurrences(of: "_", with: "") == code.rawValue.lowercased())
+      #expect(HandlerError.Code(grpc) == code)
     }
   }
 }

@@ -54,17 +54,7 @@ struct MeshTests {
     _ handler: any Handler,
     _ body: @Sendable (Int) async throws -> Void
   ) async throws {
-    let service = FxWatcherGRPCService(invoker: Invoker(handler: handler, functionName: "callee", logger: .quiet))
-    let server = GRPCServer(
-      transport: HTTP2ServerTransport.Posix(address: .ipv4(host: "127.0.0.1", port: 0), transportSecurity: .plaintext),
-      services: [service])
-    try await withThrowingTaskGroup(of: Void.self) { group in
-      group.addTask { try await server.serve() }
-      let port = try await server.transport.listeningAddress.ipv4!.port
-      try await body(port)
-      server.beginGracefulShutdown()
-      try await group.waitForAll()
-    }
+    try await withServedHandler(handler, functionName: "callee", body)
   }
 
   @Test func callsAnotherWatcherAndPassesItsStatusThrough() async throws {

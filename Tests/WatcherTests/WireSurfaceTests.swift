@@ -1,29 +1,23 @@
 import Foundation
 import FxWatcherProto
 import GRPCCore
-import GRPCInProcessTransport
+import GRPCNIOTransportHTTP2Posix
 import HandlerKit
 import Logging
 import Testing
 
 @testable import Watcher
 
-/// The byte-safe, streaming, gateway and health services over grpc-swift's in-process transport.
+/// The byte-safe, streaming, gateway and health methods over the watcher's HTTP/2 transport on
+/// loopback, with grpc-swift's generated clients.
 @Suite("Byte-safe, streaming, gateway and health services", .timeLimit(.minutes(1)))
 struct WireSurfaceTests {
   func withClient(
     _ handler: any Handler,
     health: HealthStatus = HealthStatus(),
-    _ body: @Sendable (GRPCClient<InProcessTransport.Client>) async throws -> Void
+    _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Void
   ) async throws {
-    let invoker = Invoker(handler: handler, functionName: "imgprocessing", logger: .quiet)
-    let services: [any RegistrableRPCService] = [
-      FxWatcherGRPCService(invoker: invoker), FxGatewayGRPCService(invoker: invoker), HealthGRPCService(status: health),
-    ]
-    let transport = InProcessTransport()
-    try await withGRPCServer(transport: transport.server, services: services) { _ in
-      try await withGRPCClient(transport: transport.client) { client in try await body(client) }
-    }
+    try await withServedClient(handler, functionName: "imgprocessing", health: health, body)
   }
 
   static let jpegLike = Data([0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 0x4A, 0x46, 0xFF, 0xD9])

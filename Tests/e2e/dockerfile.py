@@ -120,6 +120,18 @@ def copy_if_changed(source, destination):
     return destination
 
 
+def prune_deleted(source, target):
+    """Removes what an earlier COPY of `source` left in the kept `target` and `source` no longer
+    has (a deleted Swift file would otherwise still be compiled), within the directories that
+    `source` has: what RUN steps made beside them (`.build`, `staging`) stays."""
+    source, target = Path(source), Path(target)
+    for top in (entry for entry in source.iterdir() if entry.is_dir() and not entry.is_symlink()):
+        kept = target / top.name
+        for path in sorted(kept.rglob("*"), reverse=True) if kept.is_dir() else []:
+            if not (source / path.relative_to(target)).exists() and not path.is_symlink():
+                path.unlink() if not path.is_dir() else shutil.rmtree(path)
+
+
 def build(dockerfile, context, scratch, final_root, build_args=None, log=None):
     """Runs every stage of `dockerfile` with `context` as the build context; stages before the
     last live under `scratch` (kept between runs, so builds are incremental), the last one in
@@ -175,6 +187,7 @@ def build(dockerfile, context, scratch, final_root, build_args=None, log=None):
                 for match in map(Path, matches):
                     if match.is_dir():  # as Docker: the directory's contents
                         shutil.copytree(match, target, dirs_exist_ok=True, copy_function=copy_if_changed)
+                        prune_deleted(match, target)
                     else:
                         file = target / match.name if destination.endswith("/") else target
                         file.parent.mkdir(parents=True, exist_ok=True)

@@ -125,9 +125,11 @@ def test_messages_over_the_size_limit_are_refused_and_the_server_is_unharmed(sta
             call(watcher.port, b"a" * size)
         assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, size
         assert "MAX_MESSAGE_BYTES" in raised.value.details()
-    # Far past the limit the transport resets the stream instead (see GRPCEndpoint.transportLimit).
-    with pytest.raises(grpc.RpcError):
+    # Far past the limit the transport refuses the message from its length prefix, unread.
+    with pytest.raises(grpc.RpcError) as raised:
         call(watcher.port, b"a" * (8 * 1024 * 1024))
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "MAX_MESSAGE_BYTES" in raised.value.details()
     assert call(watcher.port, b"still fine").Output == "still fine"
     assert watcher.process.poll() is None
 

@@ -1,0 +1,361 @@
+import HandlerKit
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+
+/// Serves one gRPC call on one HTTP/2 stream: reads the request headers and messages, runs the
+/// method in a task on the stream's event loop, and writes the reply headers, messages and
+/// trailers.
+///
+/// Refusals follow the gRPC spec: an unknown path is UNIMPLEMENTED, a compressed message or
+/// `grpc-encoding` other than `identity` is UNIMPLEMENTED with `grpc-accept-encoding: identity`,
+/// a message larger than the limit is RESOURCE_EXHAUSTED as soon as its length prefix arrives,
+/// a unary call with no message, two messages or a cut-off message is INTERNAL, a content type
+/// other than `application/grpc…` is HTTP 415 and a method other than POST is HTTP 405. When the
+/// reply ends before the request does, the stream is reset with NO_ERROR so the caller stops
+/// sending.
+final class GRPCStreamHandler: ChannelDuplexHandler {
+  typealias InboundIn = HTTP2Frame.FramePayload
+  typealias OutboundIn = HTTP2Frame.FramePayload
+  typealias OutboundOut = HTTP2Frame.FramePayload
+
+  /// How many request messages of a stream may wait for the handler before reading pauses
+  /// (and HTTP/2 flow control holds the caller back).
+  static let maximumWaitingMessages = 16
+
+  private let methods: [String: GRPCMethod]
+  private let executor: EventLoopTaskExecutor
+  private var reader: GRPCMessageReader
+  private var method: GRPCMethod?
+  private var call = CallMetadata()
+  private var unaryMessage: ByteBuffer?
+  private var messagesReceived = 0
+  private var waiting = CircularBuffer<ByteBuffer>()
+  private var requestsEnded = false
+  private var running: Task<Void, Never>?
+  private var headersSent = false
+  private var finished = false
+  private var readHeld = false
+  private var context: ChannelHandlerContext?
+
+  private let maxMessageBytes: Int
+
+  /// Creates the handler of one stream; `maxMessageBytes` is `MAX_MESSAGE_BYTES`, the largest
+  /// input (a request message may be somewhat larger: it carries `Info` too).
+  init(methods: [String: GRPCMethod], executor: EventLoopTaskExecutor, maxMessageBytes: Int) {
+    self.methods = methods
+    self.executor = executor
+    self.maxMessageBytes = maxMessageBytes
+    self.reader = GRPCMessageReader(maxMessageBytes: Self.largestRequestMessage(maxMessageBytes: maxMessageBytes))
+  }
+
+  /// The largest request message read: `MAX_MESSAGE_BYTES` plus room for the rest of the
+  /// request, so an input just over the limit is refused by the pipeline with its message.
+  static func largestRequestMessage(maxMessageBytes: Int) -> Int {
+    maxMessageBytes.addingReportingOverflow(64 * 1024).overflow ? Int.max : maxMessageBytes + 64 * 1024
+  }
+
+  func handlerAdded(context: ChannelHandlerContext) {
+    self.context = context
+  }
+
+  func handlerRemoved(context: ChannelHandlerContext) {
+    self.context = nil
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    // The caller reset the stream or the connection went away: stop the work.
+    finished = true
+    running?.cancel()
+    running = nil
+    context.fireChannelInactive()
+  }
+
+  func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    // A quiescing connection lets its calls in flight finish: nothing to do per stream.
+    if event is ChannelShouldQuiesceEvent { return }
+    context.fireUserInboundEventTriggered(event)
+  }
+
+  func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    running?.cancel()
+    context.close(promise: nil)
+  }
+
+  func read(context: ChannelHandlerContext) {
+    if waiting.count >= Self.maximumWaitingMessages {
+      readHeld = true
+    } else {
+      context.read()
+    }
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    switch unwrapInboundIn(data) {
+    case .headers(let headers):
+      if method == nil && !finished {
+        start(headers.headers, context: context)
+      }
+      if headers.endStream { requestsDidEnd(context: context) }
+    case .data(let frame):
+      guard !finished, method != nil, case .byteBuffer(let bytes) = frame.data else { return }
+      reader.append(bytes)
+      readMessages(context: context)
+      if frame.endStream { requestsDidEnd(context: context) }
+    default:
+      break
+    }
+  }
+
+  // MARK: Requests
+
+  private func start(_ headers: HPACKHeaders, context: ChannelHandlerContext) {
+    guard headers.first(name: ":method") == "POST" else {
+      return refuseHTTP(status: "405", "gRPC calls are POST requests", context: context)
+    }
+    let contentType = headers.first(name: "content-type") ?? ""
+    guard contentType == "application/grpc" || contentType.hasPrefix("application/grpc+")
+      || contentType.hasPrefix("application/grpc;")
+    else {
+      return refuseHTTP(
+        status: "415", "content-type \"\(contentType.prefix(64))\" is not application/grpc", context: context)
+    }
+    let path = headers.first(name: ":path") ?? ""
+    guard let method = methods[path] else {
+      return finish(GRPCStatus(code: 12, message: "method \(path.prefix(128)) is not served here"), context: context)
+    }
+    if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" {
+      return finish(
+        GRPCStatus(code: 12, message: "grpc-encoding \(encoding.prefix(32)) is not supported; send identity"),
+        context: context)
+    }
+    self.method = method
+    call = CallMetadata(
+      requestID: headers.first(name: "x-request-id"),
+      callerTimeout: headers.first(name: "grpc-timeout").flatMap(GRPCTimeout.parse))
+  }
+
+  private func readMessages(context: ChannelHandlerContext) {
+    guard let method else { return }
+    while !finished {
+      let message: ByteBuffer
+      do {
+        guard let next = try reader.next() else { return }
+        message = next
+      } catch {
+        return finish(GRPCStatus(error, maxMessageBytes: maxMessageBytes), context: context)
+      }
+      messagesReceived += 1
+      if method.streamsRequests {
+        waiting.append(message)
+        runNextWaitingMessage(context: context)
+      } else if messagesReceived > 1 {
+        return finish(GRPCStatus(code: 13, message: "more than one request message for a unary call"), context: context)
+      } else {
+        unaryMessage = message
+      }
+    }
+  }
+
+  private func requestsDidEnd(context: ChannelHandlerContext) {
+    requestsEnded = true
+    guard !finished, let method else { return }
+    if reader.hasPartialMessage {
+      return finish(GRPCStatus(code: 13, message: "the request ended inside a message"), context: context)
+    }
+    switch method {
+    case .eachRequest:
+      if running == nil && waiting.isEmpty { finish(.ok, context: context) }
+    case .unary(let body):
+      guard let message = unaryMessage else {
+        return finish(GRPCStatus(code: 13, message: "a unary call needs one request message"), context: context)
+      }
+      unaryMessage = nil
+      runTask { [call] in try await body(message, call) } completion: { handler, result in
+        handler.unaryDidFinish(result)
+      }
+    case .serverStreaming(let body):
+      guard let message = unaryMessage else {
+        return finish(GRPCStatus(code: 13, message: "a server-streaming call needs one request message"), context: context)
+      }
+      unaryMessage = nil
+      let writer = replyWriter(context: context)
+      runTask { [call] in try await body(message, call, writer) } completion: { handler, result in
+        handler.streamDidFinish(result.map { _ in () })
+      }
+    }
+  }
+
+  private func runNextWaitingMessage(context: ChannelHandlerContext) {
+    guard running == nil, !finished, case .eachRequest(let body) = method, let message = waiting.popFirst() else { return }
+    if readHeld && waiting.count < Self.maximumWaitingMessages {
+      readHeld = false
+      context.read()
+    }
+    runTask { [call] in try await body(message, call) } completion: { handler, result in
+      handler.eachRequestDidFinish(result)
+    }
+  }
+
+  // MARK: Running the method
+
+  /// Runs `work` in a task on the stream's event loop and hands its result to `completion` there.
+  private func runTask<Value: Sendable>(
+    _ work: @escaping @Sendable () async throws -> Value,
+    completion: @escaping (GRPCStreamHandler, Result<Value, GRPCStatus>) -> Void
+  ) {
+    let executor = self.executor
+    let handler = NIOLoopBound(self, eventLoop: executor.eventLoop)
+    let completion = NIOLoopBound(completion, eventLoop: executor.eventLoop)
+    running = Task(executorPreference: executor) {
+      let result: Result<Value, GRPCStatus>
+      do {
+        result = .success(try await EventLoopTaskExecutor.$preferred.withValue(executor) { try await work() })
+      } catch {
+        result = .failure(GRPCStatus(converting: error))
+      }
+      executor.eventLoop.executeOnLoop {
+        handler.value.running = nil
+        completion.value(handler.value, result)
+      }
+    }
+  }
+
+  private func unaryDidFinish(_ result: Result<ByteBuffer, GRPCStatus>) {
+    guard let context, !finished else { return }
+    switch result {
+    case .success(let reply):
+      writeHeadersIfNeeded(context: context)
+      context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(reply)))), promise: nil)
+      finish(.ok, context: context)
+    case .failure(let status):
+      finish(status, context: context)
+    }
+  }
+
+  private func eachRequestDidFinish(_ result: Result<ByteBuffer, GRPCStatus>) {
+    guard let context, !finished else { return }
+    switch result {
+    case .success(let reply):
+      writeHeadersIfNeeded(context: context)
+      context.writeAndFlush(wrapOutboundOut(.data(.init(data: .byteBuffer(reply)))), promise: nil)
+      if !waiting.isEmpty {
+        runNextWaitingMessage(context: context)
+      } else if requestsEnded {
+        finish(.ok, context: context)
+      }
+    case .failure(let status):
+      finish(status, context: context)
+    }
+  }
+
+  private func streamDidFinish(_ result: Result<Void, GRPCStatus>) {
+    guard let context, !finished else { return }
+    switch result {
+    case .success: finish(.ok, context: context)
+    case .failure(let status): finish(status, context: context)
+    }
+  }
+
+  /// Writes each reply of a server-streaming method and waits until it is passed on.
+  private func replyWriter(context: ChannelHandlerContext) -> GRPCMethod.ReplyWriter {
+    let loop = context.eventLoop
+    let handler = NIOLoopBound(self, eventLoop: loop)
+    return { reply in
+      try await loop.flatSubmit { () -> EventLoopFuture<Void> in
+        let handler = handler.value
+        guard let context = handler.context, !handler.finished else {
+          return loop.makeFailedFuture(CancellationError())
+        }
+        handler.writeHeadersIfNeeded(context: context)
+        let promise = loop.makePromise(of: Void.self)
+        context.writeAndFlush(handler.wrapOutboundOut(.data(.init(data: .byteBuffer(reply)))), promise: promise)
+        return promise.futureResult
+      }.get()
+    }
+  }
+
+  // MARK: Replies
+
+  private func writeHeadersIfNeeded(context: ChannelHandlerContext) {
+    guard !headersSent else { return }
+    headersSent = true
+    let headers: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
+    context.write(wrapOutboundOut(.headers(.init(headers: headers))), promise: nil)
+  }
+
+  /// Ends the call with `status`: trailers (alone, when nothing was sent yet), then a reset if
+  /// the caller is still sending.
+  private func finish(_ status: GRPCStatus, context: ChannelHandlerContext) {
+    guard !finished else { return }
+    finished = true
+    running?.cancel()
+    running = nil
+    waiting.removeAll()
+    var trailers = HPACKHeaders()
+    if !headersSent {
+      headersSent = true
+      trailers.add(name: ":status", value: "200")
+      trailers.add(name: "content-type", value: "application/grpc")
+    }
+    trailers.add(name: "grpc-status", value: String(status.code))
+    if !status.message.isEmpty {
+      trailers.add(name: "grpc-message", value: status.encodedMessage)
+    }
+    if status.code == 12 && status.message.hasPrefix("grpc-encoding") {
+      trailers.add(name: "grpc-accept-encoding", value: "identity")
+    }
+    context.write(wrapOutboundOut(.headers(.init(headers: trailers, endStream: true))), promise: nil)
+    endRequestsEarly(context: context)
+    context.flush()
+  }
+
+  private func refuseHTTP(status: String, _ message: String, context: ChannelHandlerContext) {
+    finished = true
+    headersSent = true
+    let headers: HPACKHeaders = [
+      ":status": status, "content-type": "application/grpc", "grpc-status": "13",
+      "grpc-message": GRPCStatus(code: 13, message: message).encodedMessage,
+    ]
+    context.write(wrapOutboundOut(.headers(.init(headers: headers, endStream: true))), promise: nil)
+    endRequestsEarly(context: context)
+    context.flush()
+  }
+
+  /// Tells a caller that is still sending to stop: the reply is complete.
+  private func endRequestsEarly(context: ChannelHandlerContext) {
+    guard !requestsEnded else { return }
+    context.write(wrapOutboundOut(.rstStream(.noError)), promise: nil)
+  }
+}
+
+extension GRPCStatus {
+  /// The status for a request the reader cannot accept.
+  init(_ failure: GRPCMessageReader.Failure, maxMessageBytes: Int) {
+    switch failure {
+    case .compressed:
+      self.init(code: 12, message: "the request message is compressed but no grpc-encoding was negotiated")
+    case .badFlag(let flag):
+      self.init(code: 13, message: "the message flag \(flag) is neither 0 nor 1")
+    case .tooLarge(let size):
+      self.init(
+        code: 8, message: "the request message (\(size) bytes) is too large for MAX_MESSAGE_BYTES (\(maxMessageBytes))")
+    }
+  }
+
+  /// The status for whatever a method threw.
+  init(converting error: any Error) {
+    if let status = error as? GRPCStatus {
+      self = status
+    } else {
+      self.init(HandlerError(converting: error))
+    }
+  }
+}
+
+extension EventLoop {
+  /// Runs `body` now when on this loop, else on the loop soon.
+  func executeOnLoop(_ body: @escaping @Sendable () -> Void) {
+    if inEventLoop { body() } else { execute(body) }
+  }
+}

@@ -1,0 +1,176 @@
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import NIOPosix
+import Synchronization
+
+/// An ``Endpoint`` serving gRPC directly on SwiftNIO's HTTP/2: one ``GRPCStreamHandler`` per
+/// stream, each call's task on the event loop of its connection.
+///
+/// Graceful shutdown closes the listening socket, then tells every connection to quiesce
+/// (GOAWAY, streams in flight finish); ``serve()`` returns once every connection has closed.
+/// Cancelling ``serve()`` closes every connection at once, which cancels the calls on them.
+final class HTTP2Endpoint: Endpoint {
+  let name: String
+  let requestedAddress: String
+  private let host: String
+  private let port: Int
+  private let maxMessageBytes: Int
+  private let methods: [String: GRPCMethod]
+  private let group: MultiThreadedEventLoopGroup
+  private let bound: EventLoopPromise<any Channel>
+  private let connections = ConnectionSet()
+
+  /// The largest number of calls one connection may have open at once (HTTP/2
+  /// `SETTINGS_MAX_CONCURRENT_STREAMS`); `MAX_INFLIGHT` bounds the calls of all connections.
+  static let maximumConcurrentStreams = 4096
+  /// The flow-control window of each stream and of each connection, in bytes: large enough for
+  /// a 1 MiB message to arrive without waiting for a window update.
+  static let windowSize = 4 * 1024 * 1024
+
+  /// Creates an endpoint serving `methods` on `host:port` in plaintext.
+  init(name: String, host: String, port: Int, maxMessageBytes: Int, methods: [String: GRPCMethod]) {
+    self.name = name
+    self.requestedAddress = MeshAddress.text(host: host, port: port)
+    self.host = host
+    self.port = port
+    self.maxMessageBytes = maxMessageBytes
+    self.methods = methods
+    self.group = MultiThreadedEventLoopGroup.singleton
+    self.bound = group.any().makePromise(of: (any Channel).self)
+  }
+
+  func serve() async throws {
+    let bootstrap = ServerBootstrap(group: group)
+      .serverChannelOption(.backlog, value: 1024)
+      .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+      .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+      .childChannelOption(.maxMessagesPerRead, value: 16)
+      .childChannelInitializer { [connections, methods, maxMessageBytes] channel in
+        channel.eventLoop.makeCompletedFuture {
+          try Self.configure(channel, methods: methods, maxMessageBytes: maxMessageBytes)
+          connections.add(channel)
+        }
+      }
+    let listener: any Channel
+    do {
+      listener = try await bootstrap.bind(host: host, port: port).get()
+    } catch {
+      bound.fail(error)
+      throw error
+    }
+    bound.succeed(listener)
+    try await withTaskCancellationHandler {
+      try await listener.closeFuture.get()
+      await connections.waitUntilAllClosed()
+    } onCancel: {
+      listener.close(promise: nil)
+      connections.closeAll()
+    }
+  }
+
+  func boundAddress() async throws -> String {
+    let listener = try await bound.futureResult.get()
+    guard let address = listener.localAddress, let port = address.port else { return requestedAddress }
+    return MeshAddress.text(host: address.ipAddress ?? host, port: port)
+  }
+
+  func beginGracefulShutdown() {
+    bound.futureResult.whenSuccess { listener in
+      listener.close(promise: nil)
+    }
+    connections.quiesceAll()
+  }
+
+  /// Sets up one accepted connection: HTTP/2, connection management, a handler per stream.
+  private static func configure(
+    _ channel: any Channel, methods: [String: GRPCMethod], maxMessageBytes: Int
+  ) throws {
+    let executor = EventLoopTaskExecutor(channel.eventLoop)
+    var connection = NIOHTTP2Handler.ConnectionConfiguration()
+    connection.initialSettings = [
+      HTTP2Setting(parameter: .maxConcurrentStreams, value: maximumConcurrentStreams),
+      HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
+      HTTP2Setting(parameter: .initialWindowSize, value: windowSize),
+    ]
+    connection.targetWindowSize = windowSize
+    var stream = NIOHTTP2Handler.StreamConfiguration()
+    stream.targetWindowSize = windowSize
+    let manager = NIOHTTP2ServerConnectionManagementHandler(
+      eventLoop: channel.eventLoop,
+      configuration: .init(maxIdleTime: nil, maxAge: nil, maxGraceTime: nil, keepalive: nil))
+    let sync = channel.pipeline.syncOperations
+    try sync.addHandler(FlushCoalescingHandler())
+    _ = try sync.configureHTTP2Pipeline(
+      mode: .server,
+      connectionConfiguration: connection,
+      streamConfiguration: stream,
+      streamDelegate: manager.http2StreamDelegate
+    ) { streamChannel in
+      streamChannel.eventLoop.makeCompletedFuture {
+        try streamChannel.pipeline.syncOperations.addHandler(
+          GRPCStreamHandler(methods: methods, executor: executor, maxMessageBytes: maxMessageBytes))
+      }
+    }
+    try sync.addHandler(manager)
+  }
+}
+
+/// The open connections of an endpoint, to quiesce or close them all and to wait for them.
+private final class ConnectionSet: Sendable {
+  private struct State {
+    var channels: [ObjectIdentifier: any Channel] = [:]
+    var quiescing = false
+    var waiters: [CheckedContinuation<Void, Never>] = []
+  }
+
+  private let state = Mutex(State())
+
+  /// Tracks `channel` until it closes; one accepted while quiescing is told to quiesce at once.
+  func add(_ channel: any Channel) {
+    let id = ObjectIdentifier(channel)
+    let quiescing = state.withLock { state in
+      state.channels[id] = channel
+      return state.quiescing
+    }
+    channel.closeFuture.whenComplete { [self] _ in remove(id) }
+    if quiescing { channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
+  }
+
+  func quiesceAll() {
+    let channels = state.withLock { state in
+      state.quiescing = true
+      return Array(state.channels.values)
+    }
+    for channel in channels {
+      channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+    }
+  }
+
+  func closeAll() {
+    let channels = state.withLock { Array($0.channels.values) }
+    for channel in channels { channel.close(promise: nil) }
+  }
+
+  /// Returns once no connection is open.
+  func waitUntilAllClosed() async {
+    await withCheckedContinuation { continuation in
+      let ready = state.withLock { state in
+        if state.channels.isEmpty { return true }
+        state.waiters.append(continuation)
+        return false
+      }
+      if ready { continuation.resume() }
+    }
+  }
+
+  private func remove(_ id: ObjectIdentifier) {
+    let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+      state.channels[id] = nil
+      guard state.channels.isEmpty else { return [] }
+      defer { state.waiters = [] }
+      return state.waiters
+    }
+    for waiter in waiters { waiter.resume() }
+  }
+}

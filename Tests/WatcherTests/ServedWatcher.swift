@@ -1,0 +1,47 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import HandlerKit
+import Testing
+
+@testable import Watcher
+
+/// Serves `handler` with the watcher's gRPC methods on the real transport, an ``HTTP2Endpoint``
+/// on a free loopback port, and gives `body` the port; shuts the endpoint down afterwards.
+func withServedHandler(
+  _ handler: any Handler,
+  functionName: String = "fn",
+  health: HealthStatus = HealthStatus(),
+  _ body: @Sendable (Int) async throws -> Void
+) async throws {
+  let invoker = Invoker(handler: handler, functionName: functionName, logger: .quiet)
+  let endpoint = HTTP2Endpoint(
+    name: "test", host: "127.0.0.1", port: 0, maxMessageBytes: 4 * 1024 * 1024,
+    methods: GRPCMethod.watcherMethods(invoker: invoker, health: health))
+  try await withThrowingTaskGroup(of: Void.self) { group in
+    group.addTask { try await endpoint.serve() }
+    let address = try await endpoint.boundAddress()
+    let port = try #require(MeshAddress.split(address)?.port)
+    do {
+      try await body(port)
+    } catch {
+      group.cancelAll()
+      throw error
+    }
+    endpoint.beginGracefulShutdown()
+    try await group.waitForAll()
+  }
+}
+
+/// As ``withServedHandler(_:functionName:health:_:)``, with a grpc-swift client connected to it.
+func withServedClient(
+  _ handler: any Handler,
+  functionName: String = "fn",
+  health: HealthStatus = HealthStatus(),
+  _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Void
+) async throws {
+  try await withServedHandler(handler, functionName: functionName, health: health) { port in
+    let transport = try HTTP2ClientTransport.Posix(
+      target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
+    try await withGRPCClient(transport: transport) { client in try await body(client) }
+  }
+}
