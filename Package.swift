@@ -21,6 +21,7 @@ let package = Package(
     .library(name: "WatcherTesting", targets: ["WatcherTesting"]),
     .executable(name: "fxwatcher", targets: ["fxwatcher"]),
     .executable(name: "fxmqtt-bridge", targets: ["fxmqtt-bridge"]),
+    .executable(name: "fximage", targets: ["fximage"]),
   ],
   dependencies: [
     .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -136,10 +137,27 @@ let package = Package(
       dependencies: ["CLibXML2"],
       swiftSettings: swiftSettings
     ),
+    // libjpeg-turbo's TurboJPEG API (Debian: libturbojpeg0-dev), for the image example.
+    .systemLibrary(
+      name: "CTurboJPEG",
+      pkgConfig: "libturbojpeg",
+      providers: [.apt(["libturbojpeg0-dev"])]
+    ),
+    // PNG reading with libpng's classic API (Debian: libpng-dev), which needs setjmp: C.
+    .target(
+      name: "CPNGReader",
+      linkerSettings: [.linkedLibrary("png")]
+    ),
+    // JPEG/PNG decoding and JPEG encoding as OpenCV does them, and the image operations.
+    .target(
+      name: "Imaging",
+      dependencies: ["CTurboJPEG", "CPNGReader"],
+      swiftSettings: swiftSettings
+    ),
     // The example handlers of the OpenFx workshop: HandlerKit and C libraries only.
     .target(
       name: "Examples",
-      dependencies: ["HandlerKit", "HTMLLinks"],
+      dependencies: ["HandlerKit", "HTMLLinks", "Imaging"],
       exclude: ["Sentiment/LEXICON-NOTICE.md"],
       resources: [.copy("Sentiment/en-sentiment.xml")],
       swiftSettings: swiftSettings
@@ -148,6 +166,18 @@ let package = Package(
     .executableTarget(
       name: "handler-bench",
       dependencies: ["Examples", "HandlerKit"],
+      swiftSettings: swiftSettings
+    ),
+    // The image example's tool: streams frames through a watcher, decodes, times.
+    .executableTarget(
+      name: "fximage",
+      dependencies: [
+        "Imaging",
+        "FxWatcherProto",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
       swiftSettings: swiftSettings
     ),
     .executableTarget(
@@ -192,8 +222,13 @@ let package = Package(
       swiftSettings: swiftSettings
     ),
     .testTarget(
+      name: "ImagingTests",
+      dependencies: ["Imaging"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
       name: "ExamplesTests",
-      dependencies: ["Examples", "HandlerKit", "HTMLLinks"],
+      dependencies: ["Examples", "HandlerKit", "HTMLLinks", "Imaging"],
       swiftSettings: swiftSettings
     ),
   ]

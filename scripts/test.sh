@@ -9,6 +9,8 @@ scripts/install-deps.sh --test
 
 swift build --product fxwatcher
 swift build --product fxmqtt-bridge
+swift build --product fximage
 swift test
 FXWATCHER_BIN="$PWD/.build/debug/fxwatcher" FXMQTT_BRIDGE_BIN="$PWD/.build/debug/fxmqtt-bridge" \
+  FXIMAGE_BIN="$PWD/.build/debug/fximage" \
   .build-venv/bin/python -m pytest Tests/e2e -q -p no:cacheprovider

@@ -15,5 +15,6 @@ public enum ExampleHandlers {
     "unmarshalling": { Unmarshalling() },
     "sentiment-analysis": { try SentimentAnalysis() },
     "crawler": { Crawler(settings: try Crawler.Settings(environment: ProcessInfo.processInfo.environment)) },
+    "imgprocessing": { try ImageProcessing(environment: ProcessInfo.processInfo.environment) },
   ]
 }

@@ -46,7 +46,9 @@ struct DiagnosticsAndEchoTests {
 
   @Test func registryHasEchoAsItsDefault() throws {
     #expect(ExampleHandlers.factories[ExampleHandlers.defaultName] != nil)
-    #expect(Set(ExampleHandlers.factories.keys) == ["echo", "sleep", "fail", "relay", "unmarshalling", "crawler", "sentiment-analysis"])
+    #expect(
+      Set(ExampleHandlers.factories.keys)
+        == ["echo", "sleep", "fail", "relay", "unmarshalling", "crawler", "sentiment-analysis", "imgprocessing"])
     #expect(try ExampleHandlers.factories["echo"]!() is Echo)
   }
 }

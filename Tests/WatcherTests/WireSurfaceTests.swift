@@ -4,6 +4,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import HandlerKit
 import Logging
+import Synchronization
 import Testing
 
 @testable import Watcher
@@ -121,17 +122,19 @@ struct WireSurfaceTests {
       let error = await #expect(throws: RPCError.self) { _ = try await probe.check(unknown) }
       #expect(error?.code == .notFound)
 
-      let seen = try await withThrowingTaskGroup(of: [Grpc_Health_V1_HealthCheckResponse.ServingStatus].self) { group in
+      let seen = Seen()
+      try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
           try await probe.watch(Grpc_Health_V1_HealthCheckRequest()) { response in
-            try await response.messages.reduce(into: []) { $0.append($1.status) }
+            for try await message in response.messages { seen.statuses.withLock { $0.append(message.status) } }
           }
         }
-        try await Task.sleep(for: .milliseconds(100))
+        // Drain only once the watch has reported the current state.
+        while seen.statuses.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(5)) }
         health.markDraining()
-        return try await group.next()!
+        try await group.waitForAll()
       }
-      #expect(seen == [.serving, .notServing])
+      #expect(seen.statuses.withLock { $0 } == [.serving, .notServing])
       #expect(try await probe.check(Grpc_Health_V1_HealthCheckRequest()).status == .notServing)
     }
   }
@@ -180,4 +183,9 @@ extension Array {
     self = []
     for await element in stream { append(element) }
   }
+}
+
+/// The statuses a health `Watch` reported, as they arrive.
+private final class Seen: Sendable {
+  let statuses = Mutex<[Grpc_Health_V1_HealthCheckResponse.ServingStatus]>([])
 }

@@ -1,0 +1,108 @@
+import CPNGReader
+import CTurboJPEG
+
+/// Reads JPEG and PNG into BGR images and writes JPEG, as OpenCV's `imdecode(…, IMREAD_COLOR)`
+/// and `imencode(".jpg", …)` do: TurboJPEG (libjpeg-turbo) with the accurate DCT for JPEG,
+/// libpng for PNG.
+///
+/// What TurboJPEG alone would get wrong and OpenCV does: CMYK and YCCK JPEGs are converted as
+/// OpenCV converts them, and EXIF orientation is applied. A JPEG with recoverable damage
+/// decodes with a warning, which is success, as in OpenCV.
+public enum ImageCodec {
+  /// The largest image decoded, in pixels (100 megapixels: 300 MB as BGR); larger ones are
+  /// refused from their header, before their pixels are allocated.
+  public static let maximumPixels = 100_000_000
+
+  /// The JPEG quality of ``encodeJPEG(_:quality:)``: OpenCV's default.
+  public static let defaultQuality = 95
+
+  /// Decodes a JPEG or a PNG into 3-channel BGR.
+  public static func decode(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> Image {
+    guard let base = bytes.baseAddress, bytes.count > 0 else { throw ImageError("the input is empty, not an image") }
+    if fx_png_is_png(base.assumingMemoryBound(to: UInt8.self), bytes.count) != 0 {
+      return try decodePNG(bytes)
+    }
+    guard bytes.count >= 3, bytes[0] == 0xFF, bytes[1] == 0xD8, bytes[2] == 0xFF else {
+      throw ImageError("the input (\(bytes.count) bytes) is neither a JPEG nor a PNG")
+    }
+    return try decodeJPEG(bytes).applyingEXIFOrientation(EXIFOrientation.read(jpeg: bytes))
+  }
+
+  /// Encodes `image` as a baseline JPEG: 4:2:0 for colour, gray for gray, as OpenCV does.
+  public static func encodeJPEG(_ image: Image, quality: Int = defaultQuality) throws(ImageError) -> [UInt8] {
+    guard let handle = tjInitCompress() else { throw ImageError("TurboJPEG could not start") }
+    defer { tjDestroy(handle) }
+    var output: UnsafeMutablePointer<UInt8>? = nil
+    var size: UInt = 0
+    defer { tjFree(output) }
+    let format = image.channels == 3 ? TJPF_BGR : TJPF_GRAY
+    let subsampling = image.channels == 3 ? TJSAMP_420 : TJSAMP_GRAY
+    let status = image.pixels.withUnsafeBufferPointer { pixels in
+      tjCompress2(
+        handle, pixels.baseAddress, Int32(image.width), 0, Int32(image.height), Int32(format.rawValue),
+        &output, &size, Int32(subsampling.rawValue), Int32(quality), TJFLAG_ACCURATEDCT)
+    }
+    guard status == 0, let output else {
+      throw ImageError("the image could not be encoded as JPEG: \(String(cString: tjGetErrorStr2(handle)))")
+    }
+    return Array(UnsafeBufferPointer(start: output, count: Int(size)))
+  }
+
+  private static func decodeJPEG(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> Image {
+    guard let handle = tjInitDecompress() else { throw ImageError("TurboJPEG could not start") }
+    defer { tjDestroy(handle) }
+    let source = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+    var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
+    guard tjDecompressHeader3(handle, source, UInt(bytes.count), &width, &height, &subsampling, &colorspace) == 0
+    else {
+      throw ImageError("the input is not a readable JPEG: \(String(cString: tjGetErrorStr2(handle)))")
+    }
+    guard width > 0, height > 0, Int(width) * Int(height) <= maximumPixels else {
+      throw ImageError("the JPEG is \(width)×\(height), larger than \(maximumPixels) pixels")
+    }
+    let cmyk = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
+    let channels = cmyk ? 4 : 3
+    var decoded = [UInt8](repeating: 0, count: Int(width) * Int(height) * channels)
+    let status = decoded.withUnsafeMutableBufferPointer { out in
+      tjDecompress2(
+        handle, source, UInt(bytes.count), out.baseAddress, width, 0, height,
+        Int32((cmyk ? TJPF_CMYK : TJPF_BGR).rawValue), TJFLAG_ACCURATEDCT)
+    }
+    if status != 0 && tjGetErrorCode(handle) != Int32(TJERR_WARNING.rawValue) {
+      throw ImageError("the JPEG could not be decoded: \(String(cString: tjGetErrorStr2(handle)))")
+    }
+    guard cmyk else { return Image(width: Int(width), height: Int(height), channels: 3, pixels: decoded) }
+    return Image(width: Int(width), height: Int(height), channels: 3, pixels: bgr(fromCMYK: decoded))
+  }
+
+  /// OpenCV's CMYK → BGR for JPEG (`icvCvt_CMYK2BGR_8u_C4C3R`): `B = K − ((255 − Y) × K >> 8)`,
+  /// and so on for G (M) and R (C).
+  private static func bgr(fromCMYK cmyk: [UInt8]) -> [UInt8] {
+    var out = [UInt8](repeating: 0, count: cmyk.count / 4 * 3)
+    for pixel in 0..<(cmyk.count / 4) {
+      let c = Int(cmyk[4 * pixel]), m = Int(cmyk[4 * pixel + 1]), y = Int(cmyk[4 * pixel + 2])
+      let k = Int(cmyk[4 * pixel + 3])
+      out[3 * pixel] = UInt8(k - (((255 - y) * k) >> 8))
+      out[3 * pixel + 1] = UInt8(k - (((255 - m) * k) >> 8))
+      out[3 * pixel + 2] = UInt8(k - (((255 - c) * k) >> 8))
+    }
+    return out
+  }
+
+  private static func decodePNG(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> Image {
+    var pixels: UnsafeMutablePointer<UInt8>? = nil
+    var width: UInt32 = 0, height: UInt32 = 0
+    var reason = [CChar](repeating: 0, count: 256)
+    let status = fx_png_read_bgr(
+      bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), bytes.count, UInt64(maximumPixels),
+      &pixels, &width, &height, &reason, reason.count)
+    defer { fx_png_free(pixels) }
+    guard status == 0, let pixels else {
+      let text = reason.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+      throw ImageError("the PNG could not be decoded: \(text)")
+    }
+    let count = Int(width) * Int(height) * 3
+    return Image(
+      width: Int(width), height: Int(height), channels: 3, pixels: Array(UnsafeBufferPointer(start: pixels, count: count)))
+  }
+}
