@@ -41,18 +41,28 @@ public struct ImageProcessing: Handler {
 
   /// The processed image as JPEG bytes.
   public func handle(_ request: Request, context: Context) async throws -> Output {
-    let image: Image
+    if operation == .reencode {
+      do {
+        // A plain colour JPEG is re-encoded from its YCbCr planes: the same picture, faster.
+        if let jpeg = try request.input.withUnsafeBytes({ try ImageCodec.reencodeJPEG($0) }) {
+          return .bytes(Data(jpeg))
+        }
+      } catch let error as ImageError {
+        throw HandlerError(.invalidArgument, error.message)
+      }
+    }
+    let processed: Image
     do {
-      image = try request.input.withUnsafeBytes { try ImageCodec.decode($0) }
+      processed = try request.input.withUnsafeBytes { bytes in
+        switch operation {
+        case .reencode: try ImageCodec.decode(bytes)
+        case .gray: try ImageCodec.decodeGray(bytes)
+        case .mirror: try ImageCodec.decode(bytes).mirrored()
+        }
+      }
     } catch let error as ImageError {
       throw HandlerError(.invalidArgument, error.message)
     }
-    let processed =
-      switch operation {
-      case .reencode: image
-      case .gray: image.grayscale()
-      case .mirror: image.mirrored()
-      }
     do {
       return .bytes(Data(try ImageCodec.encodeJPEG(processed)))
     } catch {

@@ -28,6 +28,28 @@ public enum ImageCodec {
     return try decodeJPEG(bytes).applyingEXIFOrientation(EXIFOrientation.read(jpeg: bytes))
   }
 
+  /// Decodes a JPEG or a PNG into gray: exactly `decode(bytes).grayscale()`, faster for a plain
+  /// JPEG, which is decoded to 4-byte BGRX pixels so the gray conversion runs on whole words.
+  public static func decodeGray(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> Image {
+    guard bytes.count >= 3, bytes[0] == 0xFF, bytes[1] == 0xD8, bytes[2] == 0xFF,
+      let decoded = try decodeJPEGAsBGRX(bytes)
+    else { return try decode(bytes).grayscale() }
+    let count = decoded.width * decoded.height
+    let gray = [UInt8](unsafeUninitializedCapacity: count) { out, initialized in
+      decoded.pixels.withUnsafeBytes { raw in
+        let words = raw.bindMemory(to: UInt32.self)
+        for index in 0..<count {
+          let word = UInt32(littleEndian: words[index])
+          let b = word & 0xFF, g = (word >> 8) & 0xFF, r = (word >> 16) & 0xFF
+          out[index] = UInt8(truncatingIfNeeded: (b &* 3735 &+ g &* 19235 &+ r &* 9798 &+ 16384) >> 15)
+        }
+      }
+      initialized = count
+    }
+    return Image(width: decoded.width, height: decoded.height, channels: 1, pixels: gray)
+      .applyingEXIFOrientation(EXIFOrientation.read(jpeg: bytes))
+  }
+
   /// Encodes `image` as a baseline JPEG: 4:2:0 for colour, gray for gray, as OpenCV does.
   public static func encodeJPEG(_ image: Image, quality: Int = defaultQuality) throws(ImageError) -> [UInt8] {
     guard let handle = tjInitCompress() else { throw ImageError("TurboJPEG could not start") }
@@ -35,12 +57,18 @@ public enum ImageCodec {
     var output: UnsafeMutablePointer<UInt8>? = nil
     var size: UInt = 0
     defer { tjFree(output) }
-    let format = image.channels == 3 ? TJPF_BGR : TJPF_GRAY
-    let subsampling = image.channels == 3 ? TJSAMP_420 : TJSAMP_GRAY
     let status = image.pixels.withUnsafeBufferPointer { pixels in
-      tjCompress2(
-        handle, pixels.baseAddress, Int32(image.width), 0, Int32(image.height), Int32(format.rawValue),
-        &output, &size, Int32(subsampling.rawValue), Int32(quality), TJFLAG_ACCURATEDCT)
+      if image.channels == 3 {
+        return tjCompress2(
+          handle, pixels.baseAddress, Int32(image.width), 0, Int32(image.height), Int32(TJPF_BGR.rawValue),
+          &output, &size, Int32(TJSAMP_420.rawValue), Int32(quality), TJFLAG_ACCURATEDCT)
+      }
+      // Gray pixels are the JPEG's one plane as they are: handing it over as a plane skips
+      // libjpeg's byte-by-byte copy through its colour converter.
+      var plane: [UnsafePointer<UInt8>?] = [pixels.baseAddress]
+      return tjCompressFromYUVPlanes(
+        handle, &plane, Int32(image.width), nil, Int32(image.height), Int32(TJSAMP_GRAY.rawValue),
+        &output, &size, Int32(quality), TJFLAG_ACCURATEDCT)
     }
     guard status == 0, let output else {
       throw ImageError("the image could not be encoded as JPEG: \(String(cString: tjGetErrorStr2(handle)))")
@@ -48,18 +76,104 @@ public enum ImageCodec {
     return Array(UnsafeBufferPointer(start: output, count: Int(size)))
   }
 
-  private static func decodeJPEG(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> Image {
-    guard let handle = tjInitDecompress() else { throw ImageError("TurboJPEG could not start") }
+  /// Re-encodes a 4:2:0 colour JPEG without going through BGR: its Y, Cb and Cr planes are
+  /// decoded and encoded again at `quality`, skipping the upsampling, the YCbCr → BGR → YCbCr
+  /// round trip and the downsampling that `encodeJPEG(decode(…))` does (and that cost as much
+  /// as the rest). The result is what that pipeline makes, slightly closer to the input.
+  ///
+  /// `nil` when the shortcut does not apply, and the caller takes the long way: PNG, gray,
+  /// CMYK/YCCK, other subsampling, or an EXIF orientation to apply.
+  public static func reencodeJPEG(_ bytes: UnsafeRawBufferPointer, quality: Int = defaultQuality) throws(ImageError)
+    -> [UInt8]?
+  {
+    guard bytes.count >= 3, bytes[0] == 0xFF, bytes[1] == 0xD8, bytes[2] == 0xFF,
+      EXIFOrientation.read(jpeg: bytes) == 1, let handle = tjInitDecompress()
+    else { return nil }
     defer { tjDestroy(handle) }
     let source = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
     var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
-    guard tjDecompressHeader3(handle, source, UInt(bytes.count), &width, &height, &subsampling, &colorspace) == 0
-    else {
+    guard tjDecompressHeader3(handle, source, UInt(bytes.count), &width, &height, &subsampling, &colorspace) == 0,
+      colorspace == Int32(TJCS_YCbCr.rawValue), subsampling == Int32(TJSAMP_420.rawValue),
+      width > 0, height > 0, Int(width) * Int(height) <= maximumPixels
+    else { return nil }
+    func plane(_ component: Int32) -> [UInt8] {
+      [UInt8](repeating: 0, count: Int(tjPlaneSizeYUV(component, width, 0, height, subsampling)))
+    }
+    var (luma, blue, red) = (plane(0), plane(1), plane(2))
+    let decoded = luma.withUnsafeMutableBufferPointer { y in
+      blue.withUnsafeMutableBufferPointer { cb in
+        red.withUnsafeMutableBufferPointer { cr in
+          var pointers: [UnsafeMutablePointer<UInt8>?] = [y.baseAddress, cb.baseAddress, cr.baseAddress]
+          return tjDecompressToYUVPlanes(
+            handle, source, UInt(bytes.count), &pointers, width, nil, height, TJFLAG_ACCURATEDCT)
+        }
+      }
+    }
+    if decoded != 0 && tjGetErrorCode(handle) != Int32(TJERR_WARNING.rawValue) {
+      throw ImageError("the JPEG could not be decoded: \(String(cString: tjGetErrorStr2(handle)))")
+    }
+    guard let compressor = tjInitCompress() else { throw ImageError("TurboJPEG could not start") }
+    defer { tjDestroy(compressor) }
+    var output: UnsafeMutablePointer<UInt8>? = nil
+    var size: UInt = 0
+    defer { tjFree(output) }
+    let status = luma.withUnsafeBufferPointer { y in
+      blue.withUnsafeBufferPointer { cb in
+        red.withUnsafeBufferPointer { cr in
+          var pointers: [UnsafePointer<UInt8>?] = [y.baseAddress, cb.baseAddress, cr.baseAddress]
+          return tjCompressFromYUVPlanes(
+            compressor, &pointers, width, nil, height, subsampling, &output, &size, Int32(quality), TJFLAG_ACCURATEDCT)
+        }
+      }
+    }
+    guard status == 0, let output else {
+      throw ImageError("the image could not be encoded as JPEG: \(String(cString: tjGetErrorStr2(compressor)))")
+    }
+    return Array(UnsafeBufferPointer(start: output, count: Int(size)))
+  }
+
+  /// The pixels of a JPEG as BGRX (4 bytes a pixel), or `nil` for a CMYK/YCCK JPEG, which needs
+  /// OpenCV's conversion.
+  private static func decodeJPEGAsBGRX(_ bytes: UnsafeRawBufferPointer) throws(ImageError)
+    -> (width: Int, height: Int, pixels: [UInt8])?
+  {
+    guard let handle = tjInitDecompress() else { throw ImageError("TurboJPEG could not start") }
+    defer { tjDestroy(handle) }
+    let source = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+    let (width, height, colorspace) = try header(handle, source, bytes.count)
+    guard colorspace != Int32(TJCS_CMYK.rawValue), colorspace != Int32(TJCS_YCCK.rawValue) else { return nil }
+    let count = Int(width) * Int(height) * 4
+    let pixels = try [UInt8](unsafeUninitializedCapacity: count) { out, initialized throws(ImageError) in
+      let status = tjDecompress2(
+        handle, source, UInt(bytes.count), out.baseAddress, width, 0, height, Int32(TJPF_BGRX.rawValue),
+        TJFLAG_ACCURATEDCT)
+      initialized = count
+      if status != 0 && tjGetErrorCode(handle) != Int32(TJERR_WARNING.rawValue) {
+        throw ImageError("the JPEG could not be decoded: \(String(cString: tjGetErrorStr2(handle)))")
+      }
+    }
+    return (Int(width), Int(height), pixels)
+  }
+
+  /// Reads a JPEG's header: its size (refused past ``maximumPixels``) and colour space.
+  private static func header(_ handle: tjhandle, _ source: UnsafePointer<UInt8>, _ count: Int) throws(ImageError)
+    -> (width: Int32, height: Int32, colorspace: Int32)
+  {
+    var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
+    guard tjDecompressHeader3(handle, source, UInt(count), &width, &height, &subsampling, &colorspace) == 0 else {
       throw ImageError("the input is not a readable JPEG: \(String(cString: tjGetErrorStr2(handle)))")
     }
     guard width > 0, height > 0, Int(width) * Int(height) <= maximumPixels else {
       throw ImageError("the JPEG is \(width)×\(height), larger than \(maximumPixels) pixels")
     }
+    return (width, height, colorspace)
+  }
+
+  private static func decodeJPEG(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> Image {
+    guard let handle = tjInitDecompress() else { throw ImageError("TurboJPEG could not start") }
+    defer { tjDestroy(handle) }
+    let source = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+    let (width, height, colorspace) = try header(handle, source, bytes.count)
     let cmyk = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
     let channels = cmyk ? 4 : 3
     var decoded = [UInt8](repeating: 0, count: Int(width) * Int(height) * channels)

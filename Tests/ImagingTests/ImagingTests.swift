@@ -100,6 +100,22 @@ struct ImageCodecTests {
     #expect(try decode(gray).pixels.count == 16 * 8 * 3)
   }
 
+  @Test func theShortcutsGiveWhatTheLongWayGives() throws {
+    var pixels: [UInt8] = []
+    for index in 0..<(24 * 16) { pixels += [UInt8(index % 251), UInt8(index * 7 % 256), UInt8(255 - index % 200)] }
+    let picture = Image(width: 24, height: 16, channels: 3, pixels: pixels)
+    let colour = try ImageCodec.encodeJPEG(picture)
+    let gray = try ImageCodec.encodeJPEG(picture.grayscale())
+    // Gray decoding through BGRX words is the BGR decoding's gray, bit for bit.
+    #expect(try colour.withUnsafeBytes { try ImageCodec.decodeGray($0) } == (try decode(colour)).grayscale())
+    #expect(try gray.withUnsafeBytes { try ImageCodec.decodeGray($0) } == (try decode(gray)).grayscale())
+    // Re-encoding from YCbCr planes: only for a 4:2:0 colour JPEG, and the same picture.
+    let reencoded = try #require(try colour.withUnsafeBytes { try ImageCodec.reencodeJPEG($0) })
+    let (before, after) = (try decode(colour), try decode(reencoded))
+    #expect(zip(before.pixels, after.pixels).allSatisfy { abs(Int($0) - Int($1)) <= 8 })
+    #expect(try gray.withUnsafeBytes { try ImageCodec.reencodeJPEG($0) } == nil)
+  }
+
   @Test func refusesWhatIsNoImageWithTheReason() {
     let cases: [([UInt8], String)] = [
       ([], "empty"),
