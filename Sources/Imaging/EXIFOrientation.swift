@@ -1,6 +1,23 @@
-/// The EXIF orientation (tag 0x0112 of IFD0) of a JPEG: the first `Exif` APP1 segment before the
-/// image data, read with the byte order it declares. 1 (as stored) when absent or malformed.
+/// The EXIF orientation (tag 0x0112 of IFD0) of a JPEG (the first `Exif` APP1 segment before the
+/// image data) or a PNG (its `eXIf` chunk), read with the byte order it declares. 1 (as stored)
+/// when absent or malformed.
 enum EXIFOrientation {
+  static func read(png bytes: UnsafeRawBufferPointer) -> Int {
+    var offset = 8
+    while offset + 12 <= bytes.count {
+      let length = Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8
+        | Int(bytes[offset + 3])
+      let type = bytes[(offset + 4)..<(offset + 8)]
+      guard length >= 0, offset + 12 + length <= bytes.count else { break }
+      if type.elementsEqual("eXIf".utf8) {
+        return orientation(inTIFF: UnsafeRawBufferPointer(rebasing: bytes[(offset + 8)..<(offset + 8 + length)])) ?? 1
+      }
+      if type.elementsEqual("IEND".utf8) { break }
+      offset += 12 + length
+    }
+    return 1
+  }
+
   static func read(jpeg bytes: UnsafeRawBufferPointer) -> Int {
     guard bytes.count > 4, bytes[0] == 0xFF, bytes[1] == 0xD8 else { return 1 }
     var offset = 2
@@ -24,7 +41,12 @@ enum EXIFOrientation {
   private static func orientation(inExif payload: UnsafeRawBufferPointer) -> Int? {
     let header: [UInt8] = [0x45, 0x78, 0x69, 0x66, 0, 0]
     guard payload.count >= 14, payload.prefix(6).elementsEqual(header) else { return nil }
-    let tiff = UnsafeRawBufferPointer(rebasing: payload[6...])
+    return orientation(inTIFF: UnsafeRawBufferPointer(rebasing: payload[6...]))
+  }
+
+  /// The orientation in a TIFF structure (the body of EXIF), if it has one.
+  private static func orientation(inTIFF tiff: UnsafeRawBufferPointer) -> Int? {
+    guard tiff.count >= 8 else { return nil }
     let little: Bool
     switch (tiff[0], tiff[1]) {
     case (0x49, 0x49): little = true

@@ -20,7 +20,7 @@ public enum ImageCodec {
   public static func decode(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> Image {
     guard let base = bytes.baseAddress, bytes.count > 0 else { throw ImageError("the input is empty, not an image") }
     if fx_png_is_png(base.assumingMemoryBound(to: UInt8.self), bytes.count) != 0 {
-      return try decodePNG(bytes)
+      return try decodePNG(bytes).applyingEXIFOrientation(EXIFOrientation.read(png: bytes))
     }
     guard bytes.count >= 3, bytes[0] == 0xFF, bytes[1] == 0xD8, bytes[2] == 0xFF else {
       throw ImageError("the input (\(bytes.count) bytes) is neither a JPEG nor a PNG")

@@ -83,6 +83,7 @@ def image_cases():
         exif = Image.Exif()
         exif[0x0112] = orientation
         cases[f"EXIF orientation {orientation}"] = encoded(natural(rng, 30, 50), "RGB", "JPEG", exif=exif.tobytes(), quality=90)
+        cases[f"PNG eXIf orientation {orientation}"] = encoded(natural(rng, 30, 50), "RGB", "PNG", exif=exif.tobytes())
     return cases
 
 
