@@ -35,6 +35,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
     .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+    .package(url: "https://github.com/weichsel/ZIPFoundation.git", from: "0.9.20"),
   ],
   targets: [
     // What a function author imports: no gRPC, no NIO.
@@ -154,12 +155,18 @@ let package = Package(
       dependencies: ["CTurboJPEG", "CPNGReader"],
       swiftSettings: swiftSettings
     ),
+    // Spark's libsvm loading and randomSplit, MLeap bundles and the MLP, for the pyspark example.
+    .target(
+      name: "SparkML",
+      dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")],
+      swiftSettings: swiftSettings
+    ),
     // The example handlers of the OpenFx workshop: HandlerKit and C libraries only.
     .target(
       name: "Examples",
-      dependencies: ["HandlerKit", "HTMLLinks", "Imaging"],
+      dependencies: ["HandlerKit", "HTMLLinks", "Imaging", "SparkML"],
       exclude: ["Sentiment/LEXICON-NOTICE.md"],
-      resources: [.copy("Sentiment/en-sentiment.xml")],
+      resources: [.copy("Sentiment/en-sentiment.xml"), .copy("Spark")],
       swiftSettings: swiftSettings
     ),
     // Times a compiled-in handler in-process (Benchmarks/).
@@ -224,6 +231,11 @@ let package = Package(
     .testTarget(
       name: "ImagingTests",
       dependencies: ["Imaging"],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "SparkMLTests",
+      dependencies: ["SparkML", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
       swiftSettings: swiftSettings
     ),
     .testTarget(

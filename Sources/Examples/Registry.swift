@@ -16,5 +16,6 @@ public enum ExampleHandlers {
     "sentiment-analysis": { try SentimentAnalysis() },
     "crawler": { Crawler(settings: try Crawler.Settings(environment: ProcessInfo.processInfo.environment)) },
     "imgprocessing": { try ImageProcessing(environment: ProcessInfo.processInfo.environment) },
+    "pyspark": { try SparkNeuralNet(environment: ProcessInfo.processInfo.environment) },
   ]
 }

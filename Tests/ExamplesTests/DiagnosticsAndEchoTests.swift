@@ -48,7 +48,7 @@ struct DiagnosticsAndEchoTests {
     #expect(ExampleHandlers.factories[ExampleHandlers.defaultName] != nil)
     #expect(
       Set(ExampleHandlers.factories.keys)
-        == ["echo", "sleep", "fail", "relay", "unmarshalling", "crawler", "sentiment-analysis", "imgprocessing"])
+        == ["echo", "sleep", "fail", "relay", "unmarshalling", "crawler", "sentiment-analysis", "imgprocessing", "pyspark"])
     #expect(try ExampleHandlers.factories["echo"]!() is Echo)
   }
 }
