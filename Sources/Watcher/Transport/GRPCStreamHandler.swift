@@ -225,8 +225,7 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
     guard let context, !finished else { return }
     switch result {
     case .success(let reply):
-      writeHeadersIfNeeded(context: context)
-      context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(reply)))), promise: nil)
+      write(reply, context: context)
       finish(.ok, context: context)
     case .failure(let status):
       finish(status, context: context)
@@ -237,8 +236,8 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
     guard let context, !finished else { return }
     switch result {
     case .success(let reply):
-      writeHeadersIfNeeded(context: context)
-      context.writeAndFlush(wrapOutboundOut(.data(.init(data: .byteBuffer(reply)))), promise: nil)
+      write(reply, context: context)
+      context.flush()
       if !waiting.isEmpty {
         runNextWaitingMessage(context: context)
       } else if requestsEnded {
@@ -267,15 +266,21 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
         guard let context = handler.context, !handler.finished else {
           return loop.makeFailedFuture(CancellationError())
         }
-        handler.writeHeadersIfNeeded(context: context)
         let promise = loop.makePromise(of: Void.self)
-        context.writeAndFlush(handler.wrapOutboundOut(.data(.init(data: .byteBuffer(reply)))), promise: promise)
+        handler.write(reply, context: context, promise: promise)
+        context.flush()
         return promise.futureResult
       }.get()
     }
   }
 
   // MARK: Replies
+
+  /// Writes one framed reply message, after the response headers if they are not out yet.
+  private func write(_ reply: ByteBuffer, context: ChannelHandlerContext, promise: EventLoopPromise<Void>? = nil) {
+    writeHeadersIfNeeded(context: context)
+    context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(reply)))), promise: promise)
+  }
 
   private func writeHeadersIfNeeded(context: ChannelHandlerContext) {
     guard !headersSent else { return }
