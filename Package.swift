@@ -158,7 +158,10 @@ let package = Package(
     // Spark's libsvm loading and randomSplit, MLeap bundles and the MLP, for the pyspark example.
     .target(
       name: "SparkML",
-      dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")],
+      dependencies: [
+        .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
       swiftSettings: swiftSettings
     ),
     // The example handlers of the OpenFx workshop: HandlerKit and C libraries only.
@@ -235,7 +238,11 @@ let package = Package(
     ),
     .testTarget(
       name: "SparkMLTests",
-      dependencies: ["SparkML", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+      dependencies: [
+        "SparkML",
+        .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
       swiftSettings: swiftSettings
     ),
     .testTarget(

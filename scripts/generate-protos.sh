@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates the committed Swift code in Sources/FxWatcherProto from Protos/*.proto,
+# Regenerates the committed Swift code in Sources/FxWatcherProto from Protos/*.proto (and in
+# Sources/SparkML from Protos/mleap/, messages only),
 # with Debian's protoc and the swift-protobuf / grpc-swift-protobuf plugins built from the
 # versions Package.swift pins (into .build-plugins, which git ignores). CI never runs this.
 set -euo pipefail
@@ -21,5 +22,15 @@ protoc \
   --plugin=protoc-gen-grpc-swift="$bin/protoc-gen-grpc-swift-2" \
   --swift_out="$out" --swift_opt=Visibility=Public,FileNaming=DropPath \
   --grpc-swift_out="$out" --grpc-swift_opt=Visibility=Public,Client=true,Server=true,FileNaming=DropPath \
-  $(find Protos -name "*.proto" | sort)
+  $(find Protos -name "*.proto" -not -path "Protos/mleap/*" | sort)
 echo "generated: $(ls "$out" | tr '\n' ' ')"
+
+mleap=Sources/SparkML/Generated
+rm -rf "$mleap"
+mkdir -p "$mleap"
+protoc \
+  --proto_path=Protos \
+  --plugin=protoc-gen-swift="$bin/protoc-gen-swift" \
+  --swift_out="$mleap" --swift_opt=Visibility=Internal,FileNaming=DropPath \
+  Protos/mleap/bundle.proto
+echo "generated: $(ls "$mleap" | tr '\n' ' ')"

@@ -1,4 +1,5 @@
 import Foundation
+import SwiftProtobuf
 import ZIPFoundation
 
 /// Why a bundle could not be used; the message names the file and what is wrong with it.
@@ -70,6 +71,16 @@ struct BundleArchive {
   func data(_ path: String) throws(BundleError) -> Data {
     guard let data = files[path] else { throw BundleError("the bundle has no \(path)") }
     return data
+  }
+
+  /// The file at `path` decoded from protobuf as `type`.
+  func protobuf<Message: SwiftProtobuf.Message>(_ type: Message.Type, _ path: String) throws(BundleError) -> Message {
+    let data = try data(path)
+    do {
+      return try Message(serializedBytes: data)
+    } catch {
+      throw BundleError("\(path) in the bundle is not an MLeap \(Message.protoMessageName) (\(error))")
+    }
   }
 
   /// The file at `path` decoded from JSON as `type`. (`JSONDecoder`, not `JSONSerialization`,

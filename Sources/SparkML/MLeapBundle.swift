@@ -1,9 +1,10 @@
 import Foundation
+import SwiftProtobuf
 
-/// A model pipeline read from an MLeap bundle (`bundle.json`, `root/model.json`,
-/// `root/node.json`, a `root/<uid>.node/` folder per stage), JSON format. The stages this port
-/// runs: `pipeline` (nested too) and `multi_layer_perceptron_classifier`; any other op is an
-/// error naming it.
+/// A model pipeline read from an MLeap bundle (`bundle.json`, then `root/model.json` and
+/// `root/node.json`, a `root/<uid>.node/` folder per stage; `model.pb` and `node.pb` instead
+/// when `bundle.json` says format `protobuf`). The stages this port runs: `pipeline` (nested
+/// too) and `multi_layer_perceptron_classifier`; any other op is an error naming it.
 public struct MLeapBundle: Sendable {
   /// The bundle's name (`bundle.json`).
   public let name: String
@@ -21,24 +22,40 @@ public struct MLeapBundle: Sendable {
     let archive = try BundleArchive(zip: zip)
     let manifest = try archive.json(Manifest.self, "bundle.json")
     let format = manifest.format ?? "json"
-    guard format == "json" else {
-      throw BundleError(
-        "bundle.json says format \"\(format.prefix(32))\"; this port reads JSON bundles (protobuf ones are not supported yet)")
+    guard let encoding = Encoding(rawValue: format) else {
+      throw BundleError("bundle.json says format \"\(format.prefix(32))\"; MLeap bundles are json or protobuf")
     }
     name = manifest.name ?? ""
     var stages: [Stage] = []
-    try Self.readNode(at: "root", from: archive, into: &stages, depth: 0)
+    try Self.readNode(at: "root", from: archive, encoding: encoding, into: &stages, depth: 0)
     guard !stages.isEmpty else { throw BundleError("the bundle's pipeline has no stages") }
     self.stages = stages
   }
 
+  /// How the bundle's model and node files are written.
+  enum Encoding: String {
+    case json
+    case protobuf
+
+    var fileExtension: String { self == .json ? "json" : "pb" }
+  }
+
   private static func readNode(
-    at folder: String, from archive: BundleArchive, into stages: inout [Stage], depth: Int
+    at folder: String, from archive: BundleArchive, encoding: Encoding, into stages: inout [Stage], depth: Int
   ) throws(BundleError) {
     guard depth < 16 else { throw BundleError("the bundle nests pipelines more than 16 deep") }
-    let file = "\(folder)/model.json"
-    let model = try archive.json(ModelFile.self, file)
-    let node = try archive.json(NodeFile.self, "\(folder)/node.json")
+    let file = "\(folder)/model.\(encoding.fileExtension)"
+    let nodeFile = "\(folder)/node.\(encoding.fileExtension)"
+    let model: ModelFile
+    let node: NodeFile
+    switch encoding {
+    case .json:
+      model = try archive.json(ModelFile.self, file)
+      node = try archive.json(NodeFile.self, nodeFile)
+    case .protobuf:
+      model = try ModelFile(try archive.protobuf(Mleap_Bundle_Model.self, file), file: file)
+      node = NodeFile(try archive.protobuf(Mleap_Bundle_Node.self, nodeFile))
+    }
     func attribute(_ name: String) throws(BundleError) -> Attribute {
       guard let value = model.attributes?[name] else { throw BundleError("\(file) has no attribute \"\(name)\"") }
       return Attribute(value: value, name: name, file: file)
@@ -49,7 +66,7 @@ public struct MLeapBundle: Sendable {
         guard !child.isEmpty, !child.contains("/"), !child.contains("\\"), child != ".." else {
           throw BundleError("\(file) names a stage \"\(child.prefix(64))\" that is not a folder name")
         }
-        try readNode(at: "\(folder)/\(child).node", from: archive, into: &stages, depth: depth + 1)
+        try readNode(at: "\(folder)/\(child).node", from: archive, encoding: encoding, into: &stages, depth: depth + 1)
       }
     case "multi_layer_perceptron_classifier":
       let perceptron = try MultilayerPerceptron(
@@ -71,13 +88,22 @@ struct Manifest: Decodable {
   let format: String?
 }
 
-/// A stage's `model.json`: its op and attributes.
+/// A stage's `model.json` (or `model.pb`): its op and attributes.
 struct ModelFile: Decodable {
   let op: String
   let attributes: [String: AttributeValue]?
+
+  init(_ model: Mleap_Bundle_Model, file: String) throws(BundleError) {
+    op = model.op
+    var attributes: [String: AttributeValue] = [:]
+    for (name, value) in model.attributes.list {
+      attributes[name] = try AttributeValue(value, file: file, name: name)
+    }
+    self.attributes = attributes
+  }
 }
 
-/// A stage's `node.json`: its name and the columns it reads and writes.
+/// A stage's `node.json` (or `node.pb`): its name and the columns it reads and writes.
 struct NodeFile: Decodable {
   struct Socket: Decodable {
     let port: String
@@ -89,6 +115,12 @@ struct NodeFile: Decodable {
   }
   let name: String?
   let shape: Shape?
+
+  init(_ node: Mleap_Bundle_Node) {
+    name = node.name
+    let sockets = { (list: [Mleap_Bundle_Socket]) in list.map { Socket(port: $0.port, name: $0.name) } }
+    shape = Shape(inputs: sockets(node.shape.inputs), outputs: sockets(node.shape.outputs))
+  }
 }
 
 /// One value of `attributes`: a scalar (`{"double": 1.0}`), a list (`{"long": […], "type":
@@ -100,7 +132,7 @@ struct AttributeValue: Decodable {
     case one(Element)
     case many([Element])
 
-    init(from decoder: any Decoder) throws {
+    init(from decoder: any Swift.Decoder) throws {
       let container = try decoder.singleValueContainer()
       if let many = try? container.decode([Element].self) {
         self = .many(many)
@@ -128,9 +160,53 @@ struct AttributeValue: Decodable {
   let double: Values<Double>?
   let shape: Shape?
 
+  /// The attribute as a protobuf `Value` holds it: a scalar, a list or a tensor (big-endian
+  /// values; doubles, longs and ints are read).
+  init(_ value: Mleap_Bundle_Value, file: String, name: String) throws(BundleError) {
+    var (string, long, int, double): (Values<String>?, Values<Int>?, Values<Int>?, Values<Double>?) = (nil, nil, nil, nil)
+    var shape: Shape? = nil
+    switch value.v {
+    case .s(let scalar):
+      (string, long, int, double) = (.one(scalar.s), .one(Int(scalar.l)), .one(Int(scalar.i)), .one(scalar.d))
+    case .l(let list):
+      if !list.s.isEmpty { string = .many(list.s) }
+      if !list.l.isEmpty { long = .many(list.l.map { Int($0) }) }
+      if !list.i.isEmpty { int = .many(list.i.map { Int($0) }) }
+      if !list.d.isEmpty { double = .many(list.d) }
+      if list.s.isEmpty && list.l.isEmpty && list.i.isEmpty && list.d.isEmpty {
+        (string, long, int, double) = (.many([]), .many([]), .many([]), .many([]))
+      }
+    case .t(let tensor):
+      shape = Shape(dimensions: tensor.shape.dimensions.map { Shape.Dimension(size: Int($0.size)) })
+      let bytes = [UInt8](tensor.value)
+      func words(_ width: Int) throws(BundleError) -> [UInt64] {
+        guard bytes.count % width == 0 else {
+          throw BundleError("\(file): tensor \"\(name)\" has \(bytes.count) bytes, not a whole number of values")
+        }
+        return stride(from: 0, to: bytes.count, by: width).map { start in
+          bytes[start..<start + width].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        }
+      }
+      switch tensor.base {
+      case .double: double = .many(try words(8).map { Double(bitPattern: $0) })
+      case .long: long = .many(try words(8).map { Int(Int64(bitPattern: $0)) })
+      case .int: int = .many(try words(4).map { Int(Int32(truncatingIfNeeded: $0)) })
+      default: break
+      }
+    case nil:
+      break
+    }
+    self.type = nil
+    self.string = string
+    self.long = long
+    self.int = int
+    self.double = double
+    self.shape = shape
+  }
+
   /// Reads each field it can; one of another type is left out, so the stage that needs it
   /// reports which attribute is wrong.
-  init(from decoder: any Decoder) throws {
+  init(from decoder: any Swift.Decoder) throws {
     enum Key: String, CodingKey { case type, string, long, int, double, shape }
     let container = try decoder.container(keyedBy: Key.self)
     type = try? container.decodeIfPresent(String.self, forKey: .type)

@@ -1,4 +1,5 @@
 import Foundation
+import SwiftProtobuf
 import Testing
 import ZIPFoundation
 
@@ -21,9 +22,13 @@ struct BundleSafetyTests {
 
   /// A zip of `files` (path → text), entries in path order, deflated.
   static func zip(_ files: [String: String]) throws -> Data {
+    try zip(files.mapValues { Data($0.utf8) })
+  }
+
+  /// A zip of `files` (path → bytes), entries in path order, deflated.
+  static func zip(_ files: [String: Data]) throws -> Data {
     let archive = try Archive(accessMode: .create)
-    for (path, text) in files.sorted(by: { $0.key < $1.key }) {
-      let data = Data(text.utf8)
+    for (path, data) in files.sorted(by: { $0.key < $1.key }) {
       try archive.addEntry(with: path, type: .file, uncompressedSize: Int64(data.count), compressionMethod: .deflate) {
         position, size in data.subdata(in: Int(position)..<Int(position) + size)
       }
@@ -65,11 +70,50 @@ struct BundleSafetyTests {
     files["root/m.node/model.json"] = Self.mlp.replacingOccurrences(of: #""long""#, with: #""string""#)
     #expect(try message(files).contains("attribute \"layers\" is not a list of integers"))
     files = Self.good
+    files["bundle.json"] = #"{"name": "p", "format": "avro"}"#
+    #expect(try message(files).contains("MLeap bundles are json or protobuf"))
     files["bundle.json"] = #"{"name": "p", "format": "protobuf"}"#
-    #expect(try message(files).contains("protobuf"))
+    #expect(try message(files).contains("has no root/model.pb"))
     files = Self.good
     files["root/model.json"] = #"{"op": "pipeline", "attributes": {"nodes": {"string": ["../../etc"], "type": "list"}}}"#
     #expect(try message(files).contains("not a folder name"))
+  }
+
+  @Test func protobufBundlesAreReadAndTheirFaultsNamed() throws {
+    var weights = Mleap_Bundle_Value()
+    weights.t.base = .double
+    weights.t.shape.dimensions = [Mleap_Bundle_TensorDimension.with { $0.size = 6 }]
+    weights.t.value = Data([1.0, 0, 0, 1, 0.5, -0.5].flatMap { value in
+      withUnsafeBytes(of: value.bitPattern.bigEndian) { Array($0) }
+    })
+    var layers = Mleap_Bundle_Value()
+    layers.l.l = [2, 2]
+    var perceptron = Mleap_Bundle_Model()
+    perceptron.op = "multi_layer_perceptron_classifier"
+    perceptron.attributes.list = ["layers": layers, "weights": weights]
+    var pipeline = Mleap_Bundle_Model()
+    pipeline.op = "pipeline"
+    pipeline.attributes.list["nodes"] = .with { $0.l.s = ["m"] }
+    let node = Mleap_Bundle_Node.with { $0.name = "n" }
+    func files(_ model: Mleap_Bundle_Model) throws -> [String: Data] {
+      [
+        "bundle.json": Data(#"{"name": "p", "format": "protobuf"}"#.utf8),
+        "root/model.pb": try pipeline.serializedBytes(), "root/node.pb": try node.serializedBytes(),
+        "root/m.node/model.pb": try model.serializedBytes(), "root/m.node/node.pb": try node.serializedBytes(),
+      ]
+    }
+    let bundle = try MLeapBundle(zip: try Self.zip(try files(perceptron)))
+    guard case .multilayerPerceptron(let loaded, _, _) = try #require(bundle.stages.first) else { return }
+    #expect(loaded.layers == [2, 2] && loaded.weights == [1.0, 0, 0, 1, 0.5, -0.5])
+
+    var cut = perceptron
+    cut.attributes.list["weights"]!.t.value.removeLast()
+    let error = #expect(throws: BundleError.self) { try MLeapBundle(zip: try Self.zip(try files(cut))) }
+    #expect(error?.message.contains("not a whole number of values") == true)
+    var garbage = try files(perceptron)
+    garbage["root/m.node/model.pb"] = Data([0xFF, 0xFF, 0xFF])
+    let unreadable = #expect(throws: BundleError.self) { try MLeapBundle(zip: try Self.zip(garbage)) }
+    #expect(unreadable?.message.contains("is not an MLeap mleap.bundle.Model") == true)
   }
 
   @Test func entriesOutsideTheBundleAreRefused() throws {

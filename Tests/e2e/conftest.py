@@ -22,7 +22,8 @@ START_TIMEOUT = 30.0
 @pytest.fixture(scope="session")
 def pb(tmp_path_factory):
     """The Python modules generated from Protos/: `messages`/`services` (pb.FxWatcher),
-    `gateway_messages`/`gateway_services` (pb.FxGateway), `health_messages`/`health_services`."""
+    `gateway_messages`/`gateway_services` (pb.FxGateway), `health_messages`/`health_services`,
+    `mleap` (MLeap bundles' protobuf files)."""
     from grpc_tools import protoc
 
     out = tmp_path_factory.mktemp("generated")
@@ -47,6 +48,7 @@ def pb(tmp_path_factory):
     namespace.gateway_services = importlib.import_module("fxgateway_pb2_grpc")
     namespace.health_messages = importlib.import_module("health_pb2")
     namespace.health_services = importlib.import_module("health_pb2_grpc")
+    namespace.mleap = importlib.import_module("bundle_pb2")  # Protos/mleap: MLeap's model.pb/node.pb
     return namespace
 
 

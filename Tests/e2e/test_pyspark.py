@@ -3,6 +3,7 @@
 
 import io
 import json
+import struct
 import zipfile
 
 import pytest
@@ -99,3 +100,50 @@ def test_a_bad_or_malicious_bundle_stops_the_start_with_a_clear_message(start_wa
     assert watcher.wait_exit(timeout=60) == 64, watcher.log[-2000:]
     assert expected in watcher.log, watcher.log[-2000:]
     assert not watcher.lock.exists()
+
+
+def as_protobuf_bundle(pb, json_bundle, path):
+    """The same bundle in MLeap's protobuf format (`model.pb`/`node.pb`, tensors big-endian),
+    written with the official protobuf runtime from Protos/mleap/bundle.proto."""
+    source = zipfile.ZipFile(json_bundle)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as out:
+        for name in (n for n in source.namelist() if not n.endswith("/")):
+            content = json.loads(source.read(name))
+            if name == "bundle.json":
+                out.writestr(name, json.dumps({**content, "format": "protobuf"}))
+            elif name.endswith("model.json"):
+                model = pb.mleap.Model(op=content["op"])
+                for key, value in content["attributes"].items():
+                    target = model.attributes.list[key]
+                    if value.get("type") == "tensor":
+                        target.t.base = pb.mleap.DOUBLE
+                        for dimension in value["shape"]["dimensions"]:
+                            target.t.shape.dimensions.add(size=dimension["size"])
+                        target.t.value = struct.pack(f">{len(value['double'])}d", *value["double"])
+                    elif "string" in value:
+                        target.l.s.extend(value["string"])
+                    elif "long" in value:
+                        target.l.l.extend(value["long"])
+                    else:
+                        target.l.d.extend(value["double"])
+                out.writestr(name.replace(".json", ".pb"), model.SerializeToString())
+            elif name.endswith("node.json"):
+                node = pb.mleap.Node(name=content["name"])
+                for socket in content["shape"]["inputs"]:
+                    node.shape.inputs.add(port=socket["port"], name=socket["name"])
+                for socket in content["shape"]["outputs"]:
+                    node.shape.outputs.add(port=socket["port"], name=socket["name"])
+                out.writestr(name.replace(".json", ".pb"), node.SerializeToString())
+    return path
+
+
+def test_protobuf_bundles_give_the_same_replies_as_their_json_twins(start_watcher, call, pb, tmp_path):
+    seed = as_protobuf_bundle(pb, REPO / "Sources" / "Examples" / "Spark" / "neural_net.zip", tmp_path / "seed.zip")
+    assert any(n.endswith("model.pb") for n in zipfile.ZipFile(seed).namelist())
+    watcher = start_watcher(env={"HANDLER_NAME": "pyspark", "SPARK_BUNDLE": str(seed)})
+    assert call(watcher.port, b"").Output == "Test set accuracy = 0.9019607843137255"
+    for index, case in enumerate(GOLDEN["cases"]):
+        bundle = as_protobuf_bundle(pb, REPO / case["bundle"], tmp_path / f"golden{index}.zip")
+        watcher = start_watcher(env={"HANDLER_NAME": "pyspark", "SPARK_SPLIT": "3",
+                                     "SPARK_DATA": str(REPO / case["data"]), "SPARK_BUNDLE": str(bundle)})
+        assert call(watcher.port, b"").Output == case["reply"]
