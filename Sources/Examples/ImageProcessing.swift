@@ -17,6 +17,8 @@ public struct ImageProcessing: Handler {
     case gray
     /// Mirrored left to right (`flip(…, 1)`): a selfie camera's view.
     case mirror
+    /// Softened: OpenCV's 3×3 box blur (`blur(…, (3, 3))`), say before motion detection.
+    case blur
   }
 
   /// The operation applied to every image.
@@ -58,6 +60,7 @@ public struct ImageProcessing: Handler {
         case .reencode: try ImageCodec.decode(bytes)
         case .gray: try ImageCodec.decodeGray(bytes)
         case .mirror: try ImageCodec.decode(bytes).mirrored()
+        case .blur: try ImageCodec.decode(bytes).boxBlurred()
         }
       }
     } catch let error as ImageError {

@@ -15,6 +15,32 @@ extension Image {
     return Image(width: width, height: height, channels: 1, pixels: gray)
   }
 
+  /// OpenCV's `blur(…, (3, 3))` for 8-bit images: the mean of each 3×3 neighbourhood, rounded to
+  /// nearest (ties to even), with OpenCV's default border (reflect-101: `gfedcb|abcdefgh|gfedcba`).
+  public func boxBlurred() -> Image {
+    func reflect(_ index: Int, _ count: Int) -> Int {
+      count == 1 ? 0 : index < 0 ? -index : index >= count ? 2 * count - 2 - index : index
+    }
+    // Column sums of three rows, then row sums of three columns: 9 values a pixel.
+    var out = [UInt8](repeating: 0, count: pixels.count)
+    var columns = [Int](repeating: 0, count: width * channels)
+    for y in 0..<height {
+      let above = reflect(y - 1, height), below = reflect(y + 1, height)
+      for index in 0..<(width * channels) {
+        columns[index] = Int(pixels[above * width * channels + index]) + Int(pixels[y * width * channels + index])
+          + Int(pixels[below * width * channels + index])
+      }
+      for x in 0..<width {
+        let left = reflect(x - 1, width), right = reflect(x + 1, width)
+        for c in 0..<channels {
+          let sum = columns[left * channels + c] + columns[x * channels + c] + columns[right * channels + c]
+          out[(y * width + x) * channels + c] = UInt8((Double(sum) * (1.0 / 9.0)).rounded(.toNearestOrEven))
+        }
+      }
+    }
+    return Image(width: width, height: height, channels: channels, pixels: out)
+  }
+
   /// Mirrored left to right, as OpenCV's `flip(…, 1)`.
   public func mirrored() -> Image {
     var out = pixels

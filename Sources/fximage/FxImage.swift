@@ -128,7 +128,7 @@ struct Stream: AsyncParsableCommand {
 struct Decode: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Decode an image as imgprocessing does; write \"<width> <height> <channels>\\n\" and the BGR bytes to stdout.",
-    discussion: "With --gray, the gray image instead (one channel)."
+    discussion: "With --gray, the gray image instead (one channel); with --blur, blurred as the blur operation does."
   )
 
   @Argument(help: "A JPEG or PNG file.")
@@ -137,9 +137,13 @@ struct Decode: ParsableCommand {
   @Flag(help: "Convert to gray as the gray operation does.")
   var gray = false
 
+  @Flag(help: "Blur as the blur operation does.")
+  var blur = false
+
   func run() throws {
     let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
-    let image = try bytes.withUnsafeBytes { gray ? try ImageCodec.decodeGray($0) : try ImageCodec.decode($0) }
+    var image = try bytes.withUnsafeBytes { gray ? try ImageCodec.decodeGray($0) : try ImageCodec.decode($0) }
+    if blur { image = image.boxBlurred() }
     FileHandle.standardOutput.write(Data("\(image.width) \(image.height) \(image.channels)\n".utf8))
     FileHandle.standardOutput.write(Data(image.pixels))
   }

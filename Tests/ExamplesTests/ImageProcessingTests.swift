@@ -12,7 +12,7 @@ struct ImageProcessingTests {
     #expect(try ImageProcessing(environment: [:]).operation == .reencode)
     #expect(try ImageProcessing(environment: ["IMG_OP": "gray"]).operation == .gray)
     let error = #expect(throws: HandlerError.self) { try ImageProcessing(environment: ["IMG_OP": "sharpen"]) }
-    #expect(error?.message.contains("reencode, gray, mirror") == true)
+    #expect(error?.message.contains("reencode, gray, mirror, blur") == true)
   }
 
   @Test func repliesWithAJPEGOfTheProcessedImage() async throws {

@@ -65,6 +65,7 @@ def image_cases():
         "gray JPEG": jpeg(natural(rng, 120, 90, 1)),
         "1x1": jpeg(natural(rng, 1, 1)),
         "odd size": jpeg(natural(rng, 17, 33)),
+        "one row": jpeg(natural(rng, 1, 40)),
         "CMYK (Adobe)": encoded(natural(rng, 60, 80), "CMYK", "JPEG", quality=92),
         "PNG BGR": cv2.imencode(".png", picture[:100, :120])[1].tobytes(),
         "PNG 16-bit": cv2.imencode(".png", picture[:50, :60].astype(np.uint16) * 257 + 3)[1].tobytes(),
@@ -87,8 +88,8 @@ def image_cases():
     return cases
 
 
-def decoded_by_fximage(path, gray=False):
-    result = subprocess.run([str(FXIMAGE), "decode", *(["--gray"] if gray else []), str(path)],
+def decoded_by_fximage(path, gray=False, blur=False):
+    result = subprocess.run([str(FXIMAGE), "decode", *(["--gray"] if gray else []), *(["--blur"] if blur else []), str(path)],
                             capture_output=True, timeout=60)
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     header, _, pixels = result.stdout.partition(b"\n")
@@ -118,9 +119,10 @@ def test_decoding_is_pixel_identical_to_cv2_and_gray_to_cvtcolor(name, tmp_path)
     assert got.shape == expected.shape
     assert np.array_equal(got, expected), f"{np.count_nonzero(got != expected)} values differ"
     assert np.array_equal(decoded_by_fximage(path, gray=True), cv2.cvtColor(expected, cv2.COLOR_BGR2GRAY))
+    assert np.array_equal(decoded_by_fximage(path, blur=True), cv2.blur(expected, (3, 3)))
 
 
-@pytest.mark.parametrize("operation", ["reencode", "gray", "mirror"])
+@pytest.mark.parametrize("operation", ["reencode", "gray", "mirror", "blur"])
 def test_replies_are_jpegs_within_half_a_db_of_cv2s_own_round_trip(start_watcher, pb, operation):
     watcher = start_watcher(env={"HANDLER_NAME": "imgprocessing", "IMG_OP": operation if operation != "reencode" else None})
     cases = image_cases()
@@ -131,6 +133,8 @@ def test_replies_are_jpegs_within_half_a_db_of_cv2s_own_round_trip(start_watcher
             source = cv2.cvtColor(source, cv2.COLOR_BGR2GRAY)
         elif operation == "mirror":
             source = cv2.flip(source, 1)
+        elif operation == "blur":
+            source = cv2.blur(source, (3, 3))
         reply = call_bytes(pb, watcher.port, data)
         assert reply[:3] == b"\xff\xd8\xff", f"{name}: the reply is not a JPEG"
         ours = cv2.imdecode(np.frombuffer(reply, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -154,7 +158,7 @@ def test_undecodable_input_is_invalid_argument_and_the_watcher_serves_on(start_w
 def test_an_unknown_img_op_stops_the_start_naming_the_known_ones(start_watcher):
     watcher = start_watcher(env={"HANDLER_NAME": "imgprocessing", "IMG_OP": "sharpen"}, wait=False)
     assert watcher.wait_exit() == 64
-    assert "sharpen" in watcher.log and "reencode, gray, mirror" in watcher.log
+    assert "sharpen" in watcher.log and "reencode, gray, mirror, blur" in watcher.log
 
 
 def write_frames_and_video(folder, count=12):
