@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 /// What a handler knows about the call it serves, beside the request itself.
 ///
@@ -38,10 +39,20 @@ public struct Context: Sendable {
     deadline.map { $0 - ContinuousClock.now }
   }
 
-  /// A new random request id: 16 lower-case hex digits.
+  /// A new request id: 16 lower-case hex digits, different for every call of the process and
+  /// unrelated between processes. (A counter scrambled with a key drawn once: no system call
+  /// for randomness on every call.)
   public static func makeRequestID() -> String {
-    let value = UInt64.random(in: .min ... .max)
+    let count = requestCounter.wrappingAdd(1, ordering: .relaxed).oldValue
+    // splitmix64's finaliser: a bijection, so distinct counts give distinct ids.
+    var value = count &+ requestIDKey
+    value = (value ^ (value >> 30)) &* 0xbf58_476d_1ce4_e5b9
+    value = (value ^ (value >> 27)) &* 0x94d0_49bb_1331_11eb
+    value ^= value >> 31
     let hex = String(value, radix: 16)
     return String(repeating: "0", count: 16 - hex.count) + hex
   }
+
+  private static let requestCounter = Atomic<UInt64>(0)
+  private static let requestIDKey = UInt64.random(in: .min ... .max)
 }

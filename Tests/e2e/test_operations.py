@@ -211,4 +211,8 @@ def test_prometheus_metrics_count_calls_by_method_and_status(start_watcher, pb, 
 
 def test_metrics_are_off_by_default(start_watcher):
     watcher = start_watcher()
+    # The lock is written just before the "watcher ready" line: wait for the line.
+    deadline = time.monotonic() + 10
+    while "watcher ready" not in watcher.log and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert "watcher ready" in watcher.log and " metrics=" not in watcher.log

@@ -130,7 +130,7 @@ def test_unknown_handler_name_exits_at_once_listing_the_known_ones(start_watcher
     watcher = start_watcher(env={"HANDLER_NAME": "sentiment"}, wait=False)
     assert watcher.wait_exit(timeout=10) != 0
     assert 'unknown handler "sentiment"' in watcher.log
-    assert "known handlers: crawler, echo, fail, relay, sentiment-analysis, sleep, unmarshalling" in watcher.log
+    assert "known handlers: crawler, echo, fail, imgprocessing, pyspark, relay, sentiment-analysis, sleep, unmarshalling" in watcher.log
     assert not watcher.lock.exists()
 
 
@@ -184,7 +184,8 @@ def test_debug_logging_writes_one_line_per_call_with_request_id_and_duration(sta
 
 def test_help_and_list_handlers_exit_zero():
     listed = subprocess.run([str(BINARY), "--list-handlers"], capture_output=True, text=True, timeout=30)
-    assert listed.returncode == 0 and listed.stdout.split() == ["crawler", "echo", "fail", "relay", "sentiment-analysis", "sleep", "unmarshalling"]
+    assert listed.returncode == 0 and listed.stdout.split() == [
+        "crawler", "echo", "fail", "imgprocessing", "pyspark", "relay", "sentiment-analysis", "sleep", "unmarshalling"]
     helped = subprocess.run([str(BINARY), "--help"], capture_output=True, text=True, timeout=30)
     assert helped.returncode == 0
     for setting in ("WATCHER_PORT", "MESH_PORT", "WATCHER_HOST", "HANDLER_NAME", "LOCK_FILE", "LOG_LEVEL", "DRAIN_TIMEOUT"):
