@@ -144,10 +144,16 @@ let package = Package(
       pkgConfig: "libturbojpeg",
       providers: [.apt(["libturbojpeg0-dev"])]
     ),
-    // PNG reading with libpng's classic API (Debian: libpng-dev), which needs setjmp: C.
+    // libpng (Debian: libpng-dev), for the image example.
+    .systemLibrary(
+      name: "CLibPNG",
+      pkgConfig: "libpng",
+      providers: [.apt(["libpng-dev"])]
+    ),
+    // PNG reading with libpng's classic API, which needs setjmp: C.
     .target(
       name: "CPNGReader",
-      linkerSettings: [.linkedLibrary("png")]
+      dependencies: ["CLibPNG"]
     ),
     // JPEG/PNG decoding and JPEG encoding as OpenCV does them, and the image operations.
     .target(
