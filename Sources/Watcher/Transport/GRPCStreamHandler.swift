@@ -93,11 +93,14 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     switch unwrapInboundIn(data) {
     case .headers(let headers):
+      // Known before any refusal, so a refusal does not reset a stream the caller has ended.
+      if headers.endStream { requestsEnded = true }
       if method == nil && !finished {
         start(headers.headers, context: context)
       }
       if headers.endStream { requestsDidEnd(context: context) }
     case .data(let frame):
+      if frame.endStream { requestsEnded = true }
       guard !finished, method != nil, case .byteBuffer(let bytes) = frame.data else { return }
       reader.append(bytes)
       readMessages(context: context)
