@@ -37,9 +37,8 @@ public enum ImageCodec {
     let count = decoded.width * decoded.height
     let gray = [UInt8](unsafeUninitializedCapacity: count) { out, initialized in
       decoded.pixels.withUnsafeBytes { raw in
-        let words = raw.bindMemory(to: UInt32.self)
         for index in 0..<count {
-          let word = UInt32(littleEndian: words[index])
+          let word = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self))
           let b = word & 0xFF, g = (word >> 8) & 0xFF, r = (word >> 16) & 0xFF
           out[index] = UInt8(truncatingIfNeeded: (b &* 3735 &+ g &* 19235 &+ r &* 9798 &+ 16384) >> 15)
         }
