@@ -8,7 +8,8 @@ import NIOHTTP2
 /// trailers.
 ///
 /// Refusals follow the gRPC spec: an unknown path is UNIMPLEMENTED, a compressed message or
-/// `grpc-encoding` other than `identity` is UNIMPLEMENTED with `grpc-accept-encoding: identity`,
+/// `grpc-encoding` other than `identity` is UNIMPLEMENTED (every response says
+/// `grpc-accept-encoding: identity`),
 /// a message larger than the limit is RESOURCE_EXHAUSTED as soon as its length prefix arrives,
 /// a unary call with no message, two messages or a cut-off message is INTERNAL, a content type
 /// other than `application/grpc…` is HTTP 415 and a method other than POST is HTTP 405. When the
@@ -114,22 +115,23 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
 
   private func start(_ headers: HPACKHeaders, context: ChannelHandlerContext) {
     guard headers.first(name: ":method") == "POST" else {
-      return refuseHTTP(status: "405", "gRPC calls are POST requests", context: context)
+      return finish(GRPCStatus(.internalError, "gRPC calls are POST requests"), httpStatus: "405", context: context)
     }
     let contentType = headers.first(name: "content-type") ?? ""
     guard contentType == "application/grpc" || contentType.hasPrefix("application/grpc+")
       || contentType.hasPrefix("application/grpc;")
     else {
-      return refuseHTTP(
-        status: "415", "content-type \"\(contentType.prefix(64))\" is not application/grpc", context: context)
+      return finish(
+        GRPCStatus(.internalError, "content-type \"\(contentType.prefix(64))\" is not application/grpc"),
+        httpStatus: "415", context: context)
     }
     let path = headers.first(name: ":path") ?? ""
     guard let method = methods[path] else {
-      return finish(GRPCStatus(code: 12, message: "method \(path.prefix(128)) is not served here"), context: context)
+      return finish(GRPCStatus(.unimplemented, "method \(path.prefix(128)) is not served here"), context: context)
     }
     if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" {
       return finish(
-        GRPCStatus(code: 12, message: "grpc-encoding \(encoding.prefix(32)) is not supported; send identity"),
+        GRPCStatus(.unimplemented, "grpc-encoding \(encoding.prefix(32)) is not supported; send identity"),
         context: context)
     }
     self.method = method
@@ -153,7 +155,7 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
         waiting.append(message)
         runNextWaitingMessage(context: context)
       } else if messagesReceived > 1 {
-        return finish(GRPCStatus(code: 13, message: "more than one request message for a unary call"), context: context)
+        return finish(GRPCStatus(.internalError, "more than one request message for a unary call"), context: context)
       } else {
         unaryMessage = message
       }
@@ -164,14 +166,14 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
     requestsEnded = true
     guard !finished, let method else { return }
     if reader.hasPartialMessage {
-      return finish(GRPCStatus(code: 13, message: "the request ended inside a message"), context: context)
+      return finish(GRPCStatus(.internalError, "the request ended inside a message"), context: context)
     }
     switch method {
     case .eachRequest:
       if running == nil && waiting.isEmpty { finish(.ok, context: context) }
     case .unary(let body):
       guard let message = unaryMessage else {
-        return finish(GRPCStatus(code: 13, message: "a unary call needs one request message"), context: context)
+        return finish(GRPCStatus(.internalError, "a unary call needs one request message"), context: context)
       }
       unaryMessage = nil
       runTask { [call] in try await body(message, call) } completion: { handler, result in
@@ -179,7 +181,7 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
       }
     case .serverStreaming(let body):
       guard let message = unaryMessage else {
-        return finish(GRPCStatus(code: 13, message: "a server-streaming call needs one request message"), context: context)
+        return finish(GRPCStatus(.internalError, "a server-streaming call needs one request message"), context: context)
       }
       unaryMessage = nil
       let writer = replyWriter(context: context)
@@ -288,44 +290,30 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
   private func writeHeadersIfNeeded(context: ChannelHandlerContext) {
     guard !headersSent else { return }
     headersSent = true
-    let headers: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
-    context.write(wrapOutboundOut(.headers(.init(headers: headers))), promise: nil)
+    context.write(wrapOutboundOut(.headers(.init(headers: Self.responseHeaders(status: "200")))), promise: nil)
   }
 
-  /// Ends the call with `status`: trailers (alone, when nothing was sent yet), then a reset if
-  /// the caller is still sending.
-  private func finish(_ status: GRPCStatus, context: ChannelHandlerContext) {
+  /// The headers every response starts with; they tell callers this server takes identity
+  /// encoding only, which a caller refused for compressing needs to hear.
+  private static func responseHeaders(status: String) -> HPACKHeaders {
+    [":status": status, "content-type": "application/grpc", "grpc-accept-encoding": "identity"]
+  }
+
+  /// Ends the call with `status`: trailers (alone, with `httpStatus`, when nothing was sent
+  /// yet), then a reset if the caller is still sending.
+  private func finish(_ status: GRPCStatus, httpStatus: String = "200", context: ChannelHandlerContext) {
     guard !finished else { return }
     finished = true
     running?.cancel()
     running = nil
     waiting.removeAll()
-    var trailers = HPACKHeaders()
-    if !headersSent {
-      headersSent = true
-      trailers.add(name: ":status", value: "200")
-      trailers.add(name: "content-type", value: "application/grpc")
-    }
+    var trailers = headersSent ? HPACKHeaders() : Self.responseHeaders(status: httpStatus)
+    headersSent = true
     trailers.add(name: "grpc-status", value: String(status.code))
     if !status.message.isEmpty {
       trailers.add(name: "grpc-message", value: status.encodedMessage)
     }
-    if status.code == 12 && status.message.hasPrefix("grpc-encoding") {
-      trailers.add(name: "grpc-accept-encoding", value: "identity")
-    }
     context.write(wrapOutboundOut(.headers(.init(headers: trailers, endStream: true))), promise: nil)
-    endRequestsEarly(context: context)
-    context.flush()
-  }
-
-  private func refuseHTTP(status: String, _ message: String, context: ChannelHandlerContext) {
-    finished = true
-    headersSent = true
-    let headers: HPACKHeaders = [
-      ":status": status, "content-type": "application/grpc", "grpc-status": "13",
-      "grpc-message": GRPCStatus(code: 13, message: message).encodedMessage,
-    ]
-    context.write(wrapOutboundOut(.headers(.init(headers: headers, endStream: true))), promise: nil)
     endRequestsEarly(context: context)
     context.flush()
   }
@@ -342,22 +330,18 @@ extension GRPCStatus {
   init(_ failure: GRPCMessageReader.Failure, maxMessageBytes: Int) {
     switch failure {
     case .compressed:
-      self.init(code: 12, message: "the request message is compressed but no grpc-encoding was negotiated")
+      self.init(.unimplemented, "the request message is compressed but no grpc-encoding was negotiated")
     case .badFlag(let flag):
-      self.init(code: 13, message: "the message flag \(flag) is neither 0 nor 1")
+      self.init(.internalError, "the message flag \(flag) is neither 0 nor 1")
     case .tooLarge(let size):
       self.init(
-        code: 8, message: "the request message (\(size) bytes) is too large for MAX_MESSAGE_BYTES (\(maxMessageBytes))")
+        .resourceExhausted, "the request message (\(size) bytes) is too large for MAX_MESSAGE_BYTES (\(maxMessageBytes))")
     }
   }
 
   /// The status for whatever a method threw.
   init(converting error: any Error) {
-    if let status = error as? GRPCStatus {
-      self = status
-    } else {
-      self.init(HandlerError(converting: error))
-    }
+    self.init(HandlerError(converting: error))
   }
 }
 

@@ -118,26 +118,31 @@ struct GRPCStatus: Error, Equatable {
 
   static let ok = GRPCStatus(code: 0, message: "")
 
-  init(code: Int, message: String) {
+  private init(code: Int, message: String) {
     self.code = code
     self.message = message
   }
 
+  /// The failure of the gRPC code of the same name as `code`, with `message`.
+  init(_ code: HandlerError.Code, _ message: String) {
+    self.init(code: code.grpcStatusCode, message: message)
+  }
+
   /// The status a ``HandlerError`` stands for: same name, same message.
   init(_ error: HandlerError) {
-    self.init(code: error.code.grpcStatusCode, message: error.message)
+    self.init(error.code, error.message)
   }
 
   /// `grpc-message` as the gRPC spec encodes it: printable ASCII except `%` as is, every other
   /// byte of the UTF-8 as `%XX`.
   var encodedMessage: String {
+    let hex = Array("0123456789ABCDEF".unicodeScalars)
     var encoded = ""
     encoded.reserveCapacity(message.utf8.count)
     for byte in message.utf8 {
       if (0x20...0x7E).contains(byte) && byte != UInt8(ascii: "%") {
         encoded.unicodeScalars.append(Unicode.Scalar(byte))
       } else {
-        let hex = Array("0123456789ABCDEF".unicodeScalars)
         encoded.unicodeScalars.append("%")
         encoded.unicodeScalars.append(hex[Int(byte >> 4)])
         encoded.unicodeScalars.append(hex[Int(byte & 0x0F)])
