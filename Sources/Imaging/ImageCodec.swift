@@ -22,7 +22,7 @@ public enum ImageCodec {
     if fx_png_is_png(base.assumingMemoryBound(to: UInt8.self), bytes.count) != 0 {
       return try decodePNG(bytes).applyingEXIFOrientation(EXIFOrientation.read(png: bytes))
     }
-    guard bytes.count >= 3, bytes[0] == 0xFF, bytes[1] == 0xD8, bytes[2] == 0xFF else {
+    guard isJPEG(bytes) else {
       throw ImageError("the input (\(bytes.count) bytes) is neither a JPEG nor a PNG")
     }
     return try decodeJPEG(bytes).applyingEXIFOrientation(EXIFOrientation.read(jpeg: bytes))
@@ -31,8 +31,7 @@ public enum ImageCodec {
   /// Decodes a JPEG or a PNG into gray: exactly `decode(bytes).grayscale()`, faster for a plain
   /// JPEG, which is decoded to 4-byte BGRX pixels so the gray conversion runs on whole words.
   public static func decodeGray(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> Image {
-    guard bytes.count >= 3, bytes[0] == 0xFF, bytes[1] == 0xD8, bytes[2] == 0xFF,
-      let decoded = try decodeJPEGAsBGRX(bytes)
+    guard isJPEG(bytes), let decoded = try decodeJPEGAsBGRX(bytes)
     else { return try decode(bytes).grayscale() }
     let count = decoded.width * decoded.height
     let gray = [UInt8](unsafeUninitializedCapacity: count) { out, initialized in
@@ -51,28 +50,21 @@ public enum ImageCodec {
 
   /// Encodes `image` as a baseline JPEG: 4:2:0 for colour, gray for gray, as OpenCV does.
   public static func encodeJPEG(_ image: Image, quality: Int = defaultQuality) throws(ImageError) -> [UInt8] {
-    guard let handle = tjInitCompress() else { throw ImageError("TurboJPEG could not start") }
-    defer { tjDestroy(handle) }
-    var output: UnsafeMutablePointer<UInt8>? = nil
-    var size: UInt = 0
-    defer { tjFree(output) }
-    let status = image.pixels.withUnsafeBufferPointer { pixels in
-      if image.channels == 3 {
-        return tjCompress2(
-          handle, pixels.baseAddress, Int32(image.width), 0, Int32(image.height), Int32(TJPF_BGR.rawValue),
-          &output, &size, Int32(TJSAMP_420.rawValue), Int32(quality), TJFLAG_ACCURATEDCT)
+    try compressed { handle, output, size in
+      image.pixels.withUnsafeBufferPointer { pixels in
+        if image.channels == 3 {
+          return tjCompress2(
+            handle, pixels.baseAddress, Int32(image.width), 0, Int32(image.height), Int32(TJPF_BGR.rawValue),
+            &output, &size, Int32(TJSAMP_420.rawValue), Int32(quality), TJFLAG_ACCURATEDCT)
+        }
+        // Gray pixels are the JPEG's one plane as they are: handing it over as a plane skips
+        // libjpeg's byte-by-byte copy through its colour converter.
+        var plane: [UnsafePointer<UInt8>?] = [pixels.baseAddress]
+        return tjCompressFromYUVPlanes(
+          handle, &plane, Int32(image.width), nil, Int32(image.height), Int32(TJSAMP_GRAY.rawValue),
+          &output, &size, Int32(quality), TJFLAG_ACCURATEDCT)
       }
-      // Gray pixels are the JPEG's one plane as they are: handing it over as a plane skips
-      // libjpeg's byte-by-byte copy through its colour converter.
-      var plane: [UnsafePointer<UInt8>?] = [pixels.baseAddress]
-      return tjCompressFromYUVPlanes(
-        handle, &plane, Int32(image.width), nil, Int32(image.height), Int32(TJSAMP_GRAY.rawValue),
-        &output, &size, Int32(quality), TJFLAG_ACCURATEDCT)
     }
-    guard status == 0, let output else {
-      throw ImageError("the image could not be encoded as JPEG: \(String(cString: tjGetErrorStr2(handle)))")
-    }
-    return Array(UnsafeBufferPointer(start: output, count: Int(size)))
   }
 
   /// Re-encodes a 4:2:0 colour JPEG without going through BGR: its Y, Cb and Cr planes are
@@ -85,50 +77,38 @@ public enum ImageCodec {
   public static func reencodeJPEG(_ bytes: UnsafeRawBufferPointer, quality: Int = defaultQuality) throws(ImageError)
     -> [UInt8]?
   {
-    guard bytes.count >= 3, bytes[0] == 0xFF, bytes[1] == 0xD8, bytes[2] == 0xFF,
-      EXIFOrientation.read(jpeg: bytes) == 1, let handle = tjInitDecompress()
-    else { return nil }
+    guard isJPEG(bytes), EXIFOrientation.read(jpeg: bytes) == 1 else { return nil }
+    let handle = try decompressor()
     defer { tjDestroy(handle) }
     let source = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-    var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
-    guard tjDecompressHeader3(handle, source, UInt(bytes.count), &width, &height, &subsampling, &colorspace) == 0,
-      colorspace == Int32(TJCS_YCbCr.rawValue), subsampling == Int32(TJSAMP_420.rawValue),
-      width > 0, height > 0, Int(width) * Int(height) <= maximumPixels
-    else { return nil }
+    let (width, height, subsampling, colorspace) = try header(handle, source, bytes.count)
+    guard colorspace == Int32(TJCS_YCbCr.rawValue), subsampling == Int32(TJSAMP_420.rawValue) else { return nil }
     func plane(_ component: Int32) -> [UInt8] {
       [UInt8](repeating: 0, count: Int(tjPlaneSizeYUV(component, width, 0, height, subsampling)))
     }
     var (luma, blue, red) = (plane(0), plane(1), plane(2))
-    let decoded = luma.withUnsafeMutableBufferPointer { y in
-      blue.withUnsafeMutableBufferPointer { cb in
-        red.withUnsafeMutableBufferPointer { cr in
-          var pointers: [UnsafeMutablePointer<UInt8>?] = [y.baseAddress, cb.baseAddress, cr.baseAddress]
-          return tjDecompressToYUVPlanes(
-            handle, source, UInt(bytes.count), &pointers, width, nil, height, TJFLAG_ACCURATEDCT)
+    try decoded(handle) {
+      luma.withUnsafeMutableBufferPointer { y in
+        blue.withUnsafeMutableBufferPointer { cb in
+          red.withUnsafeMutableBufferPointer { cr in
+            var pointers: [UnsafeMutablePointer<UInt8>?] = [y.baseAddress, cb.baseAddress, cr.baseAddress]
+            return tjDecompressToYUVPlanes(
+              handle, source, UInt(bytes.count), &pointers, width, nil, height, TJFLAG_ACCURATEDCT)
+          }
         }
       }
     }
-    if decoded != 0 && tjGetErrorCode(handle) != Int32(TJERR_WARNING.rawValue) {
-      throw ImageError("the JPEG could not be decoded: \(String(cString: tjGetErrorStr2(handle)))")
-    }
-    guard let compressor = tjInitCompress() else { throw ImageError("TurboJPEG could not start") }
-    defer { tjDestroy(compressor) }
-    var output: UnsafeMutablePointer<UInt8>? = nil
-    var size: UInt = 0
-    defer { tjFree(output) }
-    let status = luma.withUnsafeBufferPointer { y in
-      blue.withUnsafeBufferPointer { cb in
-        red.withUnsafeBufferPointer { cr in
-          var pointers: [UnsafePointer<UInt8>?] = [y.baseAddress, cb.baseAddress, cr.baseAddress]
-          return tjCompressFromYUVPlanes(
-            compressor, &pointers, width, nil, height, subsampling, &output, &size, Int32(quality), TJFLAG_ACCURATEDCT)
+    return try compressed { compressor, output, size in
+      luma.withUnsafeBufferPointer { y in
+        blue.withUnsafeBufferPointer { cb in
+          red.withUnsafeBufferPointer { cr in
+            var pointers: [UnsafePointer<UInt8>?] = [y.baseAddress, cb.baseAddress, cr.baseAddress]
+            return tjCompressFromYUVPlanes(
+              compressor, &pointers, width, nil, height, subsampling, &output, &size, Int32(quality), TJFLAG_ACCURATEDCT)
+          }
         }
       }
     }
-    guard status == 0, let output else {
-      throw ImageError("the image could not be encoded as JPEG: \(String(cString: tjGetErrorStr2(compressor)))")
-    }
-    return Array(UnsafeBufferPointer(start: output, count: Int(size)))
   }
 
   /// The pixels of a JPEG as BGRX (4 bytes a pixel), or `nil` for a CMYK/YCCK JPEG, which needs
@@ -136,27 +116,27 @@ public enum ImageCodec {
   private static func decodeJPEGAsBGRX(_ bytes: UnsafeRawBufferPointer) throws(ImageError)
     -> (width: Int, height: Int, pixels: [UInt8])?
   {
-    guard let handle = tjInitDecompress() else { throw ImageError("TurboJPEG could not start") }
+    let handle = try decompressor()
     defer { tjDestroy(handle) }
     let source = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-    let (width, height, colorspace) = try header(handle, source, bytes.count)
-    guard colorspace != Int32(TJCS_CMYK.rawValue), colorspace != Int32(TJCS_YCCK.rawValue) else { return nil }
+    let (width, height, _, colorspace) = try header(handle, source, bytes.count)
+    guard !isCMYK(colorspace) else { return nil }
     let count = Int(width) * Int(height) * 4
     let pixels = try [UInt8](unsafeUninitializedCapacity: count) { out, initialized throws(ImageError) in
-      let status = tjDecompress2(
-        handle, source, UInt(bytes.count), out.baseAddress, width, 0, height, Int32(TJPF_BGRX.rawValue),
-        TJFLAG_ACCURATEDCT)
       initialized = count
-      if status != 0 && tjGetErrorCode(handle) != Int32(TJERR_WARNING.rawValue) {
-        throw ImageError("the JPEG could not be decoded: \(String(cString: tjGetErrorStr2(handle)))")
+      try decoded(handle) {
+        tjDecompress2(
+          handle, source, UInt(bytes.count), out.baseAddress, width, 0, height, Int32(TJPF_BGRX.rawValue),
+          TJFLAG_ACCURATEDCT)
       }
     }
     return (Int(width), Int(height), pixels)
   }
 
-  /// Reads a JPEG's header: its size (refused past ``maximumPixels``) and colour space.
+  /// Reads a JPEG's header: its size (refused past ``maximumPixels``), subsampling and colour
+  /// space.
   private static func header(_ handle: tjhandle, _ source: UnsafePointer<UInt8>, _ count: Int) throws(ImageError)
-    -> (width: Int32, height: Int32, colorspace: Int32)
+    -> (width: Int32, height: Int32, subsampling: Int32, colorspace: Int32)
   {
     var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
     guard tjDecompressHeader3(handle, source, UInt(count), &width, &height, &subsampling, &colorspace) == 0 else {
@@ -165,27 +145,65 @@ public enum ImageCodec {
     guard width > 0, height > 0, Int(width) * Int(height) <= maximumPixels else {
       throw ImageError("the JPEG is \(width)×\(height), larger than \(maximumPixels) pixels")
     }
-    return (width, height, colorspace)
+    return (width, height, subsampling, colorspace)
   }
 
   private static func decodeJPEG(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> Image {
-    guard let handle = tjInitDecompress() else { throw ImageError("TurboJPEG could not start") }
+    let handle = try decompressor()
     defer { tjDestroy(handle) }
     let source = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-    let (width, height, colorspace) = try header(handle, source, bytes.count)
-    let cmyk = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
-    let channels = cmyk ? 4 : 3
-    var decoded = [UInt8](repeating: 0, count: Int(width) * Int(height) * channels)
-    let status = decoded.withUnsafeMutableBufferPointer { out in
-      tjDecompress2(
-        handle, source, UInt(bytes.count), out.baseAddress, width, 0, height,
-        Int32((cmyk ? TJPF_CMYK : TJPF_BGR).rawValue), TJFLAG_ACCURATEDCT)
+    let (width, height, _, colorspace) = try header(handle, source, bytes.count)
+    let cmyk = isCMYK(colorspace)
+    var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * (cmyk ? 4 : 3))
+    try decoded(handle) {
+      pixels.withUnsafeMutableBufferPointer { out in
+        tjDecompress2(
+          handle, source, UInt(bytes.count), out.baseAddress, width, 0, height,
+          Int32((cmyk ? TJPF_CMYK : TJPF_BGR).rawValue), TJFLAG_ACCURATEDCT)
+      }
     }
-    if status != 0 && tjGetErrorCode(handle) != Int32(TJERR_WARNING.rawValue) {
+    return Image(width: Int(width), height: Int(height), channels: 3, pixels: cmyk ? bgr(fromCMYK: pixels) : pixels)
+  }
+
+  // MARK: TurboJPEG
+
+  /// Whether `bytes` start as a JPEG does (SOI, then a marker).
+  private static func isJPEG(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    bytes.count >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF
+  }
+
+  /// Whether a JPEG colour space needs OpenCV's CMYK conversion.
+  private static func isCMYK(_ colorspace: Int32) -> Bool {
+    colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
+  }
+
+  /// A TurboJPEG decompressor; the caller destroys it.
+  private static func decompressor() throws(ImageError) -> tjhandle {
+    guard let handle = tjInitDecompress() else { throw ImageError("TurboJPEG could not start") }
+    return handle
+  }
+
+  /// Runs a TurboJPEG decompression; a warning (damage it recovered from) is success, as in
+  /// OpenCV, anything else an error.
+  private static func decoded(_ handle: tjhandle, _ decompress: () -> Int32) throws(ImageError) {
+    if decompress() != 0 && tjGetErrorCode(handle) != Int32(TJERR_WARNING.rawValue) {
       throw ImageError("the JPEG could not be decoded: \(String(cString: tjGetErrorStr2(handle)))")
     }
-    guard cmyk else { return Image(width: Int(width), height: Int(height), channels: 3, pixels: decoded) }
-    return Image(width: Int(width), height: Int(height), channels: 3, pixels: bgr(fromCMYK: decoded))
+  }
+
+  /// Runs a TurboJPEG compression into a buffer it allocates and returns the JPEG's bytes.
+  private static func compressed(
+    _ compress: (tjhandle, inout UnsafeMutablePointer<UInt8>?, inout UInt) -> Int32
+  ) throws(ImageError) -> [UInt8] {
+    guard let handle = tjInitCompress() else { throw ImageError("TurboJPEG could not start") }
+    defer { tjDestroy(handle) }
+    var output: UnsafeMutablePointer<UInt8>? = nil
+    var size: UInt = 0
+    defer { tjFree(output) }
+    guard compress(handle, &output, &size) == 0, let output else {
+      throw ImageError("the image could not be encoded as JPEG: \(String(cString: tjGetErrorStr2(handle)))")
+    }
+    return Array(UnsafeBufferPointer(start: output, count: Int(size)))
   }
 
   /// OpenCV's CMYK → BGR for JPEG (`icvCvt_CMYK2BGR_8u_C4C3R`): `B = K − ((255 − Y) × K >> 8)`,
