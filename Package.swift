@@ -189,6 +189,8 @@ let package = Package(
       name: "fximage",
       dependencies: [
         "Imaging",
+        "Examples",
+        "HandlerKit",
         "FxWatcherProto",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),

@@ -2,7 +2,7 @@
 """imgprocessing speed on a 640×480 frame, camera-like (little noise, ~40 KB) and noisy (~220 KB,
 where Huffman coding dominates): python-cv2's decode + operation + JPEG encode
 in-process (as the seed's handler does it), against the release `fximage bench`, which times
-exactly what the `imgprocessing` handler does, in-process. Prints mean and best milliseconds
+the `imgprocessing` handler itself, in-process. Prints mean and best milliseconds
 per frame for `reencode` (the seed's function) and `gray`, and the ratio Swift / cv2.
 
 Usage: .build-venv/bin/python Benchmarks/imgprocessing.py [--rounds 300]

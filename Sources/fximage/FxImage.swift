@@ -1,8 +1,10 @@
 import ArgumentParser
+import Examples
 import Foundation
 import FxWatcherProto
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import HandlerKit
 import Imaging
 
 /// The image example's tool: sends frames through a watcher's `Calls` stream, decodes images as
@@ -149,36 +151,32 @@ struct Decode: ParsableCommand {
   }
 }
 
-/// Times decode, operation and encode of one image in-process.
-struct Bench: ParsableCommand {
+/// Times the `imgprocessing` handler on one image in-process: decode, operation, JPEG encode.
+struct Bench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Time decode + operation + JPEG encode of one image in-process; prints milliseconds per image."
+    abstract: "Time the imgprocessing handler (decode + operation + JPEG encode) on one image in-process; prints milliseconds per image."
   )
 
   @Argument(help: "A JPEG or PNG file.")
   var file: String
 
-  @Option(help: "reencode or gray.")
-  var op = "reencode"
+  @Option(help: "The operation, as IMG_OP names it: \(ImageProcessing.Operation.allCases.map(\.rawValue).joined(separator: ", ")).")
+  var op = ImageProcessing.Operation.reencode.rawValue
 
   @Option(help: "How many times.")
   var rounds = 200
 
-  func run() throws {
-    let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
-    let gray = op == "gray"
+  func run() async throws {
+    let handler = try ImageProcessing(environment: ["IMG_OP": op])
+    let request = Request(input: try Data(contentsOf: URL(fileURLWithPath: file)))
+    let context = Context()
     let clock = ContinuousClock()
     var best = Duration.seconds(1000)
     var total = Duration.zero
     for _ in 0..<rounds {
-      let elapsed = try clock.measure {
-        // What the imgprocessing handler does.
-        if gray {
-          _ = try ImageCodec.encodeJPEG(try bytes.withUnsafeBytes { try ImageCodec.decodeGray($0) })
-        } else if try bytes.withUnsafeBytes({ try ImageCodec.reencodeJPEG($0) }) == nil {
-          _ = try ImageCodec.encodeJPEG(try bytes.withUnsafeBytes { try ImageCodec.decode($0) })
-        }
-      }
+      let start = clock.now
+      _ = try await handler.handle(request, context: context)
+      let elapsed = clock.now - start
       total += elapsed
       best = min(best, elapsed)
     }
