@@ -12,7 +12,7 @@ public enum SparkAccuracy {
       var prediction = Double.nan
       for stage in bundle.stages {
         switch stage {
-        case .multilayerPerceptron(let perceptron, _, _):
+        case .multilayerPerceptron(let perceptron):
           guard perceptron.inputSize == row.size else {
             throw BundleError(
               "the model's first layer takes \(perceptron.inputSize) features, the data has \(row.size)")

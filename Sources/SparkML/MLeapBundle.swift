@@ -13,8 +13,8 @@ public struct MLeapBundle: Sendable {
 
   /// One transformer of the pipeline.
   public enum Stage: Sendable {
-    /// A multilayer perceptron classifier, reading the column named by `featuresColumn`.
-    case multilayerPerceptron(MultilayerPerceptron, featuresColumn: String, predictionColumn: String)
+    /// A multilayer perceptron classifier, run on each row's features.
+    case multilayerPerceptron(MultilayerPerceptron)
   }
 
   /// Reads the bundle in `zip`.
@@ -46,15 +46,16 @@ public struct MLeapBundle: Sendable {
     guard depth < 16 else { throw BundleError("the bundle nests pipelines more than 16 deep") }
     let file = "\(folder)/model.\(encoding.fileExtension)"
     let nodeFile = "\(folder)/node.\(encoding.fileExtension)"
+    // The node file names the stage's columns, which a one-model port does not need; it must
+    // still be there and be what a bundle has there.
     let model: ModelFile
-    let node: NodeFile
     switch encoding {
     case .json:
       model = try archive.json(ModelFile.self, file)
-      node = try archive.json(NodeFile.self, nodeFile)
+      _ = try archive.json(NodeFile.self, nodeFile)
     case .protobuf:
       model = try ModelFile(try archive.protobuf(Mleap_Bundle_Model.self, file), file: file)
-      node = NodeFile(try archive.protobuf(Mleap_Bundle_Node.self, nodeFile))
+      _ = try archive.protobuf(Mleap_Bundle_Node.self, nodeFile)
     }
     func attribute(_ name: String) throws(BundleError) -> Attribute {
       guard let value = model.attributes?[name] else { throw BundleError("\(file) has no attribute \"\(name)\"") }
@@ -71,11 +72,7 @@ public struct MLeapBundle: Sendable {
     case "multi_layer_perceptron_classifier":
       let perceptron = try MultilayerPerceptron(
         layers: try attribute("layers").integers(), weights: try attribute("weights").doubles(), source: file)
-      stages.append(
-        .multilayerPerceptron(
-          perceptron,
-          featuresColumn: node.shape?.inputs?.first { $0.port == "features" }?.name ?? "features",
-          predictionColumn: node.shape?.outputs?.first { $0.port == "prediction" }?.name ?? "prediction"))
+      stages.append(.multilayerPerceptron(perceptron))
     default:
       throw BundleError("\(file) has op \"\(model.op.prefix(64))\", which this port does not run")
     }
@@ -103,7 +100,7 @@ struct ModelFile: Decodable {
   }
 }
 
-/// A stage's `node.json` (or `node.pb`): its name and the columns it reads and writes.
+/// A stage's `node.json`: its name and the columns it reads and writes.
 struct NodeFile: Decodable {
   struct Socket: Decodable {
     let port: String
@@ -115,12 +112,6 @@ struct NodeFile: Decodable {
   }
   let name: String?
   let shape: Shape?
-
-  init(_ node: Mleap_Bundle_Node) {
-    name = node.name
-    let sockets = { (list: [Mleap_Bundle_Socket]) in list.map { Socket(port: $0.port, name: $0.name) } }
-    shape = Shape(inputs: sockets(node.shape.inputs), outputs: sockets(node.shape.outputs))
-  }
 }
 
 /// One value of `attributes`: a scalar (`{"double": 1.0}`), a list (`{"long": […], "type":

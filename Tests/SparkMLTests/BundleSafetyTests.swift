@@ -103,7 +103,7 @@ struct BundleSafetyTests {
       ]
     }
     let bundle = try MLeapBundle(zip: try Self.zip(try files(perceptron)))
-    guard case .multilayerPerceptron(let loaded, _, _) = try #require(bundle.stages.first) else { return }
+    guard case .multilayerPerceptron(let loaded) = try #require(bundle.stages.first) else { return }
     #expect(loaded.layers == [2, 2] && loaded.weights == [1.0, 0, 0, 1, 0.5, -0.5])
 
     var cut = perceptron

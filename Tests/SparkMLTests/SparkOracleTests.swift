@@ -50,7 +50,7 @@ struct SparkOracleTests {
     #expect(splits[1].map(\.dense) == expected.test.map(\.features), "\(expected.name)")
 
     let bundle = try MLeapBundle(zip: try Self.file(expected.bundle))
-    guard case .multilayerPerceptron(let perceptron, _, _) = try #require(bundle.stages.first) else { return }
+    guard case .multilayerPerceptron(let perceptron) = try #require(bundle.stages.first) else { return }
     for (row, position) in zip(splits[1], splits[1].indices) {
       #expect(perceptron.rawPrediction(row.dense) == expected.raw_prediction[position], "\(expected.name) row \(position)")
       let probability = perceptron.probability(row.dense)
