@@ -150,6 +150,17 @@ let package = Package(
       pkgConfig: "libpng",
       providers: [.apt(["libpng-dev"])]
     ),
+    // libjpeg-turbo's libjpeg API (Debian: libjpeg62-turbo-dev), for row-by-row JPEG work.
+    .systemLibrary(
+      name: "CLibJPEG",
+      pkgConfig: "libjpeg",
+      providers: [.apt(["libjpeg62-turbo-dev"])]
+    ),
+    // JPEG rows with libjpeg's API, which needs setjmp for its errors: C.
+    .target(
+      name: "CJPEGRows",
+      dependencies: ["CLibJPEG"]
+    ),
     // PNG reading with libpng's classic API, which needs setjmp: C.
     .target(
       name: "CPNGReader",
@@ -158,7 +169,7 @@ let package = Package(
     // JPEG/PNG decoding and JPEG encoding as OpenCV does them, and the image operations.
     .target(
       name: "Imaging",
-      dependencies: ["CTurboJPEG", "CPNGReader"],
+      dependencies: ["CTurboJPEG", "CPNGReader", "CJPEGRows"],
       swiftSettings: swiftSettings
     ),
     // Spark's libsvm loading and randomSplit, MLeap bundles and the MLP, for the pyspark example.

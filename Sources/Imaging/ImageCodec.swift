@@ -35,17 +35,33 @@ public enum ImageCodec {
     else { return try decode(bytes).grayscale() }
     let count = decoded.width * decoded.height
     let gray = [UInt8](unsafeUninitializedCapacity: count) { out, initialized in
-      decoded.pixels.withUnsafeBytes { raw in
-        for index in 0..<count {
-          let word = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self))
-          let b = word & 0xFF, g = (word >> 8) & 0xFF, r = (word >> 16) & 0xFF
-          out[index] = UInt8(truncatingIfNeeded: (b &* 3735 &+ g &* 19235 &+ r &* 9798 &+ 16384) >> 15)
-        }
-      }
+      decoded.pixels.withUnsafeBytes { convertToGray(bgrx: $0.baseAddress!, gray: out.baseAddress!, count: count) }
       initialized = count
     }
     return Image(width: decoded.width, height: decoded.height, channels: 1, pixels: gray)
       .applyingEXIFOrientation(EXIFOrientation.read(jpeg: bytes))
+  }
+
+  /// Decodes a JPEG, converts it to gray and encodes that as a gray JPEG at `quality`: exactly
+  /// `encodeJPEG(decodeGray(bytes), quality:)`, in about the time of the decoding alone, as
+  /// decoding and encoding run at the same time on two threads.
+  ///
+  /// `nil` when the shortcut does not apply, and the caller takes the long way: PNG, CMYK/YCCK,
+  /// an EXIF orientation to apply, or another frame already using the second thread.
+  public static func grayJPEG(_ bytes: UnsafeRawBufferPointer, quality: Int = defaultQuality) throws(ImageError)
+    -> [UInt8]?
+  {
+    guard isJPEG(bytes), EXIFOrientation.read(jpeg: bytes) == 1 else { return nil }
+    return try GrayJPEGPipeline.grayJPEG(bytes, quality: quality)
+  }
+
+  /// OpenCV's BGR → gray formula (see ``Image/grayscale()``) over `count` 4-byte BGRX pixels.
+  static func convertToGray(bgrx: UnsafeRawPointer, gray: UnsafeMutablePointer<UInt8>, count: Int) {
+    for index in 0..<count {
+      let word = UInt32(littleEndian: bgrx.loadUnaligned(fromByteOffset: 4 * index, as: UInt32.self))
+      let b = word & 0xFF, g = (word >> 8) & 0xFF, r = (word >> 16) & 0xFF
+      gray[index] = UInt8(truncatingIfNeeded: (b &* 3735 &+ g &* 19235 &+ r &* 9798 &+ 16384) >> 15)
+    }
   }
 
   /// Encodes `image` as a baseline JPEG: 4:2:0 for colour, gray for gray, as OpenCV does.

@@ -171,16 +171,27 @@ struct Bench: AsyncParsableCommand {
     let request = Request(input: try Data(contentsOf: URL(fileURLWithPath: file)))
     let context = Context()
     let clock = ContinuousClock()
-    var best = Duration.seconds(1000)
-    var total = Duration.zero
+    var times: [Duration] = []
+    let cpuBefore = processCPUTime()
     for _ in 0..<rounds {
       let start = clock.now
       _ = try await handler.handle(request, context: context)
-      let elapsed = clock.now - start
-      total += elapsed
-      best = min(best, elapsed)
+      times.append(clock.now - start)
     }
+    let cpu = (processCPUTime() - cpuBefore) * 1000 / Double(rounds)
     func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 }
-    print(String(format: "%@ %@: mean %.3f ms, best %.3f ms over %d rounds", file, op, ms(total) / Double(rounds), ms(best), rounds))
+    times.sort()
+    let mean = times.map(ms).reduce(0, +) / Double(rounds)
+    print(
+      String(
+        format: "%@ %@: mean %.3f ms, median %.3f ms, best %.3f ms, cpu %.3f ms over %d rounds", file, op, mean,
+        ms(times[rounds / 2]), ms(times[0]), cpu, rounds))
+  }
+
+  /// CPU seconds used by the whole process so far, every thread included.
+  private func processCPUTime() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
   }
 }

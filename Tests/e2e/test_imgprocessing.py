@@ -143,6 +143,28 @@ def test_replies_are_jpegs_within_half_a_db_of_cv2s_own_round_trip(start_watcher
         assert psnr(source, ours) >= psnr(source, theirs) - 0.5, f"{name}: {psnr(source, ours):.2f} vs cv2 {psnr(source, theirs):.2f} dB"
 
 
+def test_gray_replies_are_cv2s_own_gray_jpegs_byte_for_byte_even_many_at_once(start_watcher, pb):
+    """The gray operation decodes and encodes a plain JPEG on two threads, one frame at a time, and
+    frames arriving meanwhile take the one-thread way: either way the reply is the JPEG cv2 makes
+    of cvtColor(imdecode(…)), to the byte, whatever else arrives with it."""
+    watcher = start_watcher(env={"HANDLER_NAME": "imgprocessing", "IMG_OP": "gray"})
+    cases = image_cases()
+    names = ["baseline 4:2:0", "progressive", "4:4:4", "4:2:2", "restart markers", "gray JPEG", "1x1", "odd size",
+             "one row", "damaged middle", "EXIF orientation 1", "EXIF orientation 6", "CMYK (Adobe)", "PNG BGR"]
+    expected = {}
+    for name in names:
+        source = cv2.imdecode(np.frombuffer(cases[name], np.uint8), cv2.IMREAD_COLOR)
+        expected[name] = cv2.imencode(".jpg", cv2.cvtColor(source, cv2.COLOR_BGR2GRAY))[1].tobytes()
+    for name in names:
+        assert call_bytes(pb, watcher.port, cases[name]) == expected[name], name
+    with grpc.insecure_channel(f"127.0.0.1:{watcher.port}", options=[("grpc.max_receive_message_length", 64 << 20)]) as channel:
+        stub = pb.services.FxWatcherStub(channel)
+        order = [names[i % len(names)] for i in range(96)]
+        futures = [stub.CallBytes.future(pb.messages.Request(input=cases[name]), timeout=60) for name in order]
+        for name, future in zip(order, futures):
+            assert future.result().Output == expected[name], name
+
+
 def test_undecodable_input_is_invalid_argument_and_the_watcher_serves_on(start_watcher, pb):
     watcher = start_watcher(env={"HANDLER_NAME": "imgprocessing"})
     good = image_cases()["baseline 4:2:0"]
