@@ -7,10 +7,10 @@ import Synchronization
 /// when the race is decided, and `onWorkEnded` runs once it has really ended (so a slot it
 /// holds stays taken until then).
 ///
-/// The work runs on the call's preferred executor, if it has one (see
-/// ``EventLoopTaskExecutor/preferred``). The timer is a task scheduled on a SwiftNIO event
-/// loop, which is freed as soon as it is cancelled; a cancelled `Task.sleep` keeps its memory
-/// until its deadline would have passed, which at thousands of calls a second with a
+/// This is how ``DeadlineKeeper/race`` keeps a deadline, for callers without a transport; the
+/// HTTP/2 transport keeps its calls' deadlines itself. The timer is a task scheduled on a SwiftNIO
+/// event loop, which is freed as soon as it is cancelled; a cancelled `Task.sleep` keeps its
+/// memory until its deadline would have passed, which at thousands of calls a second with a
 /// 60-second timeout is gigabytes.
 func raceDeadline<Value: Sendable>(
   _ deadline: ContinuousClock.Instant,
@@ -19,8 +19,7 @@ func raceDeadline<Value: Sendable>(
 ) async throws -> Value {
   let race = Race<Value>()
   let expired = DeadlineExceeded()
-  let preferred = EventLoopTaskExecutor.preferred
-  let workTask = Task(executorPreference: preferred) {
+  let workTask = Task {
     defer { onWorkEnded() }
     do {
       race.settle(.success(try await work()))
@@ -28,7 +27,7 @@ func raceDeadline<Value: Sendable>(
       race.settle(.failure(error))
     }
   }
-  let timer = (preferred?.eventLoop ?? MultiThreadedEventLoopGroup.singleton.any()).scheduleTask(
+  let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(
     in: .nanoseconds(max(deadline - .now, .zero).nanoseconds)
   ) {
     race.settle(.failure(expired))

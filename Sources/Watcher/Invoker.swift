@@ -2,6 +2,18 @@ import HandlerKit
 import Logging
 import SettingValues
 
+/// Who makes a call's deadline hold while its handler runs.
+package enum DeadlineKeeper: Sendable {
+  /// The invoker: the handler runs in a task of its own, raced against a timer, and the call
+  /// fails at its deadline even if the handler ignores cancellation. For callers without a
+  /// transport (the test kit).
+  case race
+  /// The transport, told the deadline and the error to end the call with: at the deadline it
+  /// answers with that error and cancels the call's task. The handler runs in the caller's
+  /// task, with no second task, timer or continuation of the invoker's.
+  case transport(@Sendable (_ deadline: ContinuousClock.Instant, _ expired: HandlerError) -> Void)
+}
+
 /// The invocation pipeline, independent of any transport: admits the call (drain state,
 /// in-flight limit, size limit), works out its deadline, builds the ``Context``, runs the
 /// handler against the deadline, turns every failure into a ``HandlerError`` and logs one
@@ -73,10 +85,16 @@ package struct Invoker: Sendable {
     _ request: Request,
     requestID: String?,
     method: String,
-    callerTimeout: Duration? = nil
+    callerTimeout: Duration? = nil,
+    deadlineKeeper: DeadlineKeeper = .race
   ) async throws(HandlerError) -> Output {
-    try await run(request, requestID: requestID, method: method, callerTimeout: callerTimeout) { context in
-      try await checkedOutput(request, context)
+    let call = try begin(request, requestID, method, callerTimeout, deadlineKeeper)
+    guard call.runsDirectly else { return try await raced(call) { try await checkedOutput(request, $0) } }
+    defer { gate.leave() }
+    do {
+      return try succeeded(call, try await checkedOutput(request, call.context))
+    } catch {
+      throw failed(call, error)
     }
   }
 
@@ -87,17 +105,18 @@ package struct Invoker: Sendable {
     _ request: Request,
     requestID: String?,
     method: String,
-    callerTimeout: Duration? = nil
+    callerTimeout: Duration? = nil,
+    deadlineKeeper: DeadlineKeeper = .race
   ) async throws(HandlerError) -> String {
-    try await run(request, requestID: requestID, method: method, callerTimeout: callerTimeout) { context in
-      let output = try await checkedOutput(request, context)
-      guard let text = output.text else {
-        throw HandlerError(
-          .internalError,
-          "the handler's output (\(output.byteCount) bytes) is not valid UTF-8, and \(method) replies with a string; use CallBytes for binary output"
-        )
-      }
-      return text
+    let call = try begin(request, requestID, method, callerTimeout, deadlineKeeper)
+    guard call.runsDirectly else {
+      return try await raced(call) { try text(of: try await checkedOutput(request, $0), method: method) }
+    }
+    defer { gate.leave() }
+    do {
+      return try succeeded(call, try text(of: try await checkedOutput(request, call.context), method: method))
+    } catch {
+      throw failed(call, error)
     }
   }
 
@@ -108,39 +127,68 @@ package struct Invoker: Sendable {
     requestID: String?,
     method: String,
     callerTimeout: Duration? = nil,
+    deadlineKeeper: DeadlineKeeper = .race,
     write: @escaping @Sendable (Output) async throws -> Void
   ) async throws(HandlerError) {
     let checkedWrite: @Sendable (Output) async throws -> Void = { output in
       try checkOutputSize(output)
       try await write(output)
     }
-    try await run(request, requestID: requestID, method: method, callerTimeout: callerTimeout) { context in
+    let body: @Sendable (Context) async throws -> Void = { context in
       if let streaming = handler as? any StreamingHandler {
         try await streaming.handle(request, context: context, writer: OutputWriter(checkedWrite))
       } else {
         try await checkedWrite(try await handler.handle(request, context: context))
       }
     }
+    let call = try begin(request, requestID, method, callerTimeout, deadlineKeeper)
+    guard call.runsDirectly else { return try await raced(call, body) }
+    defer { gate.leave() }
+    do {
+      try succeeded(call, try await body(call.context))
+    } catch {
+      throw failed(call, error)
+    }
   }
 
-  private func run<Value: Sendable>(
-    _ request: Request,
-    requestID: String?,
-    method: String,
-    callerTimeout: Duration?,
-    body: @escaping @Sendable (Context) async throws -> Value
-  ) async throws(HandlerError) -> Value {
-    let start = ContinuousClock.now
+  // MARK: The steps of a call
+
+  /// A call let in by ``begin(_:_:_:_:_:)``.
+  private struct AdmittedCall: Sendable {
     let context: Context
+    let method: String
+    let start: ContinuousClock.Instant
+    /// The time limit that applies and where it came from, if any.
     let limit: (duration: Duration, source: String)?
+    /// Whether the transport keeps the deadline.
+    let transportKeepsDeadline: Bool
+
+    /// Whether the handler runs in the caller's task: no deadline, or the transport keeps it.
+    var runsDirectly: Bool { context.deadline == nil || transportKeepsDeadline }
+
+    /// What the call ends with once past its deadline.
+    var expired: HandlerError {
+      HandlerError(
+        .deadlineExceeded,
+        "the call did not finish within its timeout (\(limit.map { "\($0.source) \($0.duration)" } ?? "none"))")
+    }
+  }
+
+  /// Checks the input's size, works out the deadline (and hands it to a transport that keeps
+  /// it), builds the context and takes a slot in the gate; a refusal is logged and thrown.
+  private func begin(
+    _ request: Request, _ requestID: String?, _ method: String, _ callerTimeout: Duration?,
+    _ deadlineKeeper: DeadlineKeeper
+  ) throws(HandlerError) -> AdmittedCall {
+    let start = ContinuousClock.now
     do throws(HandlerError) {
       guard request.input.count <= maxMessageBytes else {
         throw HandlerError(
           .resourceExhausted,
           "the input (\(request.input.count) bytes) is larger than MAX_MESSAGE_BYTES (\(maxMessageBytes))")
       }
-      limit = try timeLimit(infoTimeout: request.info.timeout, callerTimeout: callerTimeout)
-      context = Context(
+      let limit = try timeLimit(infoTimeout: request.info.timeout, callerTimeout: callerTimeout)
+      let context = Context(
         requestID: requestID.flatMap(Self.acceptableRequestID) ?? Context.makeRequestID(),
         functionName: request.info.functionName.isEmpty ? functionName : request.info.functionName,
         deadline: limit.map { start + $0.duration },
@@ -148,36 +196,64 @@ package struct Invoker: Sendable {
         mesh: mesh
       )
       try admit()
+      guard case .transport(let keep) = deadlineKeeper, let deadline = context.deadline else {
+        return AdmittedCall(context: context, method: method, start: start, limit: limit, transportKeepsDeadline: false)
+      }
+      let call = AdmittedCall(context: context, method: method, start: start, limit: limit, transportKeepsDeadline: true)
+      keep(deadline, call.expired)
+      return call
     } catch {
       logCall(Context(requestID: requestID ?? "-", logger: logger), method: method, start: start, outcome: error.code.rawValue)
       throw error
     }
+  }
 
+  /// Runs `body` raced against the call's deadline (``DeadlineKeeper/race``); the race gives
+  /// the slot back when the body really ends.
+  private func raced<Value: Sendable>(
+    _ call: AdmittedCall, _ body: @escaping @Sendable (Context) async throws -> Value
+  ) async throws(HandlerError) -> Value {
     do {
-      let value: Value
-      if let deadline = context.deadline {
-        value = try await raceDeadline(deadline, onWorkEnded: gate.leave) {
-          try await body(context)
-        }
-      } else {
-        defer { gate.leave() }
-        value = try await body(context)
-      }
-      logCall(context, method: method, start: start, outcome: "ok")
-      return value
+      let context = call.context
+      return try succeeded(
+        call, try await raceDeadline(context.deadline!, onWorkEnded: gate.leave) { try await body(context) })
     } catch {
-      let failure =
-        if error is DeadlineExceeded, let limit {
-          HandlerError(.deadlineExceeded, "the call did not finish within its timeout (\(limit.source) \(limit.duration))")
-        } else {
-          HandlerError(converting: error)
-        }
-      logCall(context, method: method, start: start, outcome: failure.code.rawValue)
-      if failure.code == .unknown || failure.code == .internalError {
-        context.logger.warning("handler failed", metadata: ["error": "\(failure.message)"])
-      }
-      throw failure
+      throw failed(call, error)
     }
+  }
+
+  /// The call's value, logged as ok; past a deadline the transport keeps, ``DeadlineExceeded``
+  /// instead (the transport has answered with it, or is about to).
+  private func succeeded<Value>(_ call: AdmittedCall, _ value: Value) throws -> Value {
+    if call.transportKeepsDeadline, let deadline = call.context.deadline, ContinuousClock.now >= deadline {
+      throw DeadlineExceeded()
+    }
+    logCall(call.context, method: call.method, start: call.start, outcome: "ok")
+    return value
+  }
+
+  /// What the call fails with, logged: past a deadline (or once the race lost to it) the
+  /// deadline's error, else the thrown error as a ``HandlerError``.
+  private func failed(_ call: AdmittedCall, _ error: any Error) -> HandlerError {
+    let pastKeptDeadline =
+      call.transportKeepsDeadline && call.context.deadline.map { ContinuousClock.now >= $0 } ?? false
+    let failure = error is DeadlineExceeded || pastKeptDeadline ? call.expired : HandlerError(converting: error)
+    logCall(call.context, method: call.method, start: call.start, outcome: failure.code.rawValue)
+    if failure.code == .unknown || failure.code == .internalError {
+      call.context.logger.warning("handler failed", metadata: ["error": "\(failure.message)"])
+    }
+    return failure
+  }
+
+  /// The output as text, for methods that reply with a string.
+  private func text(of output: Output, method: String) throws(HandlerError) -> String {
+    guard let text = output.text else {
+      throw HandlerError(
+        .internalError,
+        "the handler's output (\(output.byteCount) bytes) is not valid UTF-8, and \(method) replies with a string; use CallBytes for binary output"
+      )
+    }
+    return text
   }
 
   /// Takes a slot in the gate or refuses the call at once.
@@ -250,3 +326,4 @@ package struct Invoker: Sendable {
     return id
   }
 }
+

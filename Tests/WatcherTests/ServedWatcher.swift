@@ -7,13 +7,16 @@ import Testing
 
 /// Serves `handler` with the watcher's gRPC methods on the real transport, an ``HTTP2Endpoint``
 /// on a free loopback port, and gives `body` the port; shuts the endpoint down afterwards.
+/// `execTimeout` and `gate` are EXEC_TIMEOUT and the MAX_INFLIGHT gate.
 func withServedHandler(
   _ handler: any Handler,
   functionName: String = "fn",
   health: HealthStatus = HealthStatus(),
+  execTimeout: Duration? = nil,
+  gate: InvocationGate = InvocationGate(limit: 0),
   _ body: @Sendable (Int) async throws -> Void
 ) async throws {
-  let invoker = Invoker(handler: handler, functionName: functionName, logger: .quiet)
+  let invoker = Invoker(handler: handler, functionName: functionName, logger: .quiet, execTimeout: execTimeout, gate: gate)
   let endpoint = HTTP2Endpoint(
     name: "test", host: "127.0.0.1", port: 0, maxMessageBytes: 4 * 1024 * 1024,
     methods: GRPCMethod.watcherMethods(invoker: invoker, health: health))
@@ -32,14 +35,18 @@ func withServedHandler(
   }
 }
 
-/// As ``withServedHandler(_:functionName:health:_:)``, with a grpc-swift client connected to it.
+/// As ``withServedHandler(_:functionName:health:execTimeout:gate:_:)``, with a grpc-swift client
+/// connected to it.
 func withServedClient(
   _ handler: any Handler,
   functionName: String = "fn",
   health: HealthStatus = HealthStatus(),
+  execTimeout: Duration? = nil,
+  gate: InvocationGate = InvocationGate(limit: 0),
   _ body: @Sendable (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Void
 ) async throws {
-  try await withServedHandler(handler, functionName: functionName, health: health) { port in
+  try await withServedHandler(handler, functionName: functionName, health: health, execTimeout: execTimeout, gate: gate) {
+    port in
     let transport = try HTTP2ClientTransport.Posix(
       target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
     try await withGRPCClient(transport: transport) { client in try await body(client) }

@@ -19,8 +19,4 @@ final class EventLoopTaskExecutor: TaskExecutor {
       job.runSynchronously(on: self.asUnownedTaskExecutor())
     }
   }
-
-  /// The executor the current call prefers, set by the transport for the call's task, so work
-  /// the pipeline starts in tasks of its own (the deadline race) stays on the same loop.
-  @TaskLocal static var preferred: EventLoopTaskExecutor?
 }

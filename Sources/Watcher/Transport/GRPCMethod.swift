@@ -4,12 +4,15 @@ import HandlerKit
 import NIOCore
 import SwiftProtobuf
 
-/// What the caller sent besides the messages: the request id and its deadline.
+/// What the caller sent besides the messages (the request id and its deadline), and who keeps
+/// the call's deadline.
 struct CallMetadata: Sendable {
   /// `x-request-id`, if sent.
   var requestID: String?
   /// `grpc-timeout`, if sent and well formed.
   var callerTimeout: Duration?
+  /// The stream that ends the call at its deadline.
+  var deadlineKeeper: DeadlineKeeper = .race
 }
 
 /// One gRPC method of the watcher, independent of HTTP/2: what it does with request messages
@@ -42,24 +45,26 @@ enum GRPCMethod: Sendable {
       "/pb.FxWatcher/Call": .unary { message, call in
         let text = try await invoker.invokeForText(
           Request(try decode(Pb_Request.self, message)), requestID: call.requestID, method: "Call",
-          callerTimeout: call.callerTimeout)
+          callerTimeout: call.callerTimeout, deadlineKeeper: call.deadlineKeeper)
         return GRPCFrame.field1Message(text.utf8, allocator: allocator)
       },
       "/pb.FxWatcher/CallBytes": .unary { message, call in
         let output = try await invoker.invoke(
           Request(try decode(Pb_Request.self, message)), requestID: call.requestID, method: "CallBytes",
-          callerTimeout: call.callerTimeout)
+          callerTimeout: call.callerTimeout, deadlineKeeper: call.deadlineKeeper)
         return GRPCFrame.field1Message(output.bytes, allocator: allocator)
       },
       "/pb.FxWatcher/Calls": .eachRequest { message, call in
         let output = try await invoker.invoke(
-          Request(try decode(Pb_Request.self, message)), requestID: call.requestID, method: "Calls")
+          Request(try decode(Pb_Request.self, message)), requestID: call.requestID, method: "Calls",
+          deadlineKeeper: call.deadlineKeeper)
         return GRPCFrame.field1Message(output.bytes, allocator: allocator)
       },
       "/pb.FxWatcher/CallStream": .serverStreaming { message, call, write in
         let request = Request(try decode(Pb_Request.self, message))
         try await invoker.invokeStreaming(
-          request, requestID: call.requestID, method: "CallStream", callerTimeout: call.callerTimeout
+          request, requestID: call.requestID, method: "CallStream", callerTimeout: call.callerTimeout,
+          deadlineKeeper: call.deadlineKeeper
         ) { output in
           try await write(GRPCFrame.field1Message(output.bytes, allocator: allocator))
         }
@@ -67,13 +72,13 @@ enum GRPCMethod: Sendable {
       "/pb.FxGateway/Invoke": .unary { message, call in
         let text = try await invoker.invokeForText(
           try gateway.request(try decode(Pb_InvokeServiceRequest.self, message)), requestID: call.requestID,
-          method: "Invoke", callerTimeout: call.callerTimeout)
+          method: "Invoke", callerTimeout: call.callerTimeout, deadlineKeeper: call.deadlineKeeper)
         return GRPCFrame.field1Message(text.utf8, allocator: allocator)
       },
       "/pb.FxGateway/Invokes": .eachRequest { message, call in
         let output = try await invoker.invoke(
           try gateway.request(try decode(Pb_InvokeServiceRequest.self, message)), requestID: call.requestID,
-          method: "Invokes")
+          method: "Invokes", deadlineKeeper: call.deadlineKeeper)
         return GRPCFrame.field1Message(output.bytes, allocator: allocator)
       },
       "/grpc.health.v1.Health/Check": .unary { message, _ in

@@ -15,7 +15,7 @@ import NIOHTTP2
 /// other than `application/grpc…` is HTTP 415 and a method other than POST is HTTP 405. When the
 /// reply ends before the request does, the stream is reset with NO_ERROR so the caller stops
 /// sending.
-final class GRPCStreamHandler: ChannelDuplexHandler {
+final class GRPCStreamHandler: ChannelDuplexHandler, DeadlineWatched {
   typealias InboundIn = HTTP2Frame.FramePayload
   typealias OutboundIn = HTTP2Frame.FramePayload
   typealias OutboundOut = HTTP2Frame.FramePayload
@@ -26,6 +26,7 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
 
   private let methods: [String: GRPCMethod]
   private let executor: EventLoopTaskExecutor
+  private let deadlines: DeadlineWatch
   private var reader: GRPCMessageReader
   private var method: GRPCMethod?
   private var call = CallMetadata()
@@ -37,15 +38,19 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
   private var headersSent = false
   private var finished = false
   private var readHeld = false
+  /// What the call ends with when its deadline passes, while the deadline watch keeps it.
+  private var expired: HandlerError?
   private var context: ChannelHandlerContext?
 
   private let maxMessageBytes: Int
 
   /// Creates the handler of one stream; `maxMessageBytes` is `MAX_MESSAGE_BYTES`, the largest
-  /// input (a request message may be somewhat larger: it carries `Info` too).
-  init(methods: [String: GRPCMethod], executor: EventLoopTaskExecutor, maxMessageBytes: Int) {
+  /// input (a request message may be somewhat larger: it carries `Info` too). `executor` runs
+  /// the calls and `deadlines` keeps their deadlines, both on the connection's event loop.
+  init(methods: [String: GRPCMethod], executor: EventLoopTaskExecutor, deadlines: DeadlineWatch, maxMessageBytes: Int) {
     self.methods = methods
     self.executor = executor
+    self.deadlines = deadlines
     self.maxMessageBytes = maxMessageBytes
     self.reader = GRPCMessageReader(maxMessageBytes: Self.largestRequestMessage(maxMessageBytes: maxMessageBytes))
   }
@@ -69,6 +74,7 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
     finished = true
     running?.cancel()
     running = nil
+    cancelDeadline()
     context.fireChannelInactive()
   }
 
@@ -137,7 +143,38 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
     self.method = method
     call = CallMetadata(
       requestID: headers.first(name: "x-request-id"),
-      callerTimeout: headers.first(name: "grpc-timeout").flatMap(GRPCTimeout.parse))
+      callerTimeout: headers.first(name: "grpc-timeout").flatMap(GRPCTimeout.parse),
+      deadlineKeeper: deadlineKeeper(context: context))
+  }
+
+  // MARK: Deadlines
+
+  /// Ends the call at the deadline the invoker works out: the stream answers with the invoker's
+  /// error and cancels the call's task, which keeps its MAX_INFLIGHT slot until it really ends.
+  private func deadlineKeeper(context: ChannelHandlerContext) -> DeadlineKeeper {
+    let loop = context.eventLoop
+    let handler = NIOLoopBound(self, eventLoop: loop)
+    return .transport { deadline, expired in
+      loop.executeOnLoop { handler.value.endCall(at: deadline, with: expired) }
+    }
+  }
+
+  private func endCall(at deadline: ContinuousClock.Instant, with expired: HandlerError) {
+    guard !finished else { return }
+    self.expired = expired
+    deadlines.watch(self, until: deadline)
+  }
+
+  func deadlinePassed() {
+    guard let context, let expired else { return }
+    finish(GRPCStatus(expired), context: context)
+  }
+
+  /// The call (or a message's call of a stream) ended before its deadline.
+  private func cancelDeadline() {
+    guard expired != nil else { return }
+    expired = nil
+    deadlines.forget(self)
   }
 
   private func readMessages(context: ChannelHandlerContext) {
@@ -215,7 +252,7 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
     running = Task(executorPreference: executor) {
       let result: Result<Value, GRPCStatus>
       do {
-        result = .success(try await EventLoopTaskExecutor.$preferred.withValue(executor) { try await work() })
+        result = .success(try await work())
       } catch {
         result = .failure(GRPCStatus(converting: error))
       }
@@ -241,6 +278,7 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
     guard let context, !finished else { return }
     switch result {
     case .success(let reply):
+      cancelDeadline()
       write(reply, context: context)
       context.flush()
       if !waiting.isEmpty {
@@ -306,6 +344,7 @@ final class GRPCStreamHandler: ChannelDuplexHandler {
     finished = true
     running?.cancel()
     running = nil
+    cancelDeadline()
     waiting.removeAll()
     var trailers = headersSent ? HPACKHeaders() : Self.responseHeaders(status: httpStatus)
     headersSent = true

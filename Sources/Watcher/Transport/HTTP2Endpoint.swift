@@ -87,6 +87,8 @@ final class HTTP2Endpoint: Endpoint {
     _ channel: any Channel, methods: [String: GRPCMethod], maxMessageBytes: Int
   ) throws {
     let executor = EventLoopTaskExecutor(channel.eventLoop)
+    let deadlines = NIOLoopBound(DeadlineWatch(eventLoop: channel.eventLoop), eventLoop: channel.eventLoop)
+    channel.closeFuture.whenComplete { _ in deadlines.value.stop() }
     var connection = NIOHTTP2Handler.ConnectionConfiguration()
     connection.initialSettings = [
       HTTP2Setting(parameter: .maxConcurrentStreams, value: maximumConcurrentStreams),
@@ -109,7 +111,8 @@ final class HTTP2Endpoint: Endpoint {
     ) { streamChannel in
       streamChannel.eventLoop.makeCompletedFuture {
         try streamChannel.pipeline.syncOperations.addHandler(
-          GRPCStreamHandler(methods: methods, executor: executor, maxMessageBytes: maxMessageBytes))
+          GRPCStreamHandler(
+            methods: methods, executor: executor, deadlines: deadlines.value, maxMessageBytes: maxMessageBytes))
       }
     }
     try sync.addHandler(manager)
