@@ -328,7 +328,7 @@ final class GRPCStreamHandler: ChannelDuplexHandler, DeadlineWatched {
   private func writeHeadersIfNeeded(context: ChannelHandlerContext) {
     guard !headersSent else { return }
     headersSent = true
-    context.write(wrapOutboundOut(.headers(.init(headers: Self.responseHeaders(status: "200")))), promise: nil)
+    context.write(wrapOutboundOut(.headers(.init(headers: Self.okResponseHeaders))), promise: nil)
   }
 
   /// The headers every response starts with; they tell callers this server takes identity
@@ -336,6 +336,12 @@ final class GRPCStreamHandler: ChannelDuplexHandler, DeadlineWatched {
   private static func responseHeaders(status: String) -> HPACKHeaders {
     [":status": status, "content-type": "application/grpc", "grpc-accept-encoding": "identity"]
   }
+
+  /// The headers of an answered call, made once rather than per call.
+  private static let okResponseHeaders = responseHeaders(status: "200")
+
+  /// The trailers of a call that succeeded after its headers, made once rather than per call.
+  private static let okTrailers: HPACKHeaders = ["grpc-status": "0"]
 
   /// Ends the call with `status`: trailers (alone, with `httpStatus`, when nothing was sent
   /// yet), then a reset if the caller is still sending.
@@ -346,12 +352,18 @@ final class GRPCStreamHandler: ChannelDuplexHandler, DeadlineWatched {
     running = nil
     cancelDeadline()
     waiting.removeAll()
-    var trailers = headersSent ? HPACKHeaders() : Self.responseHeaders(status: httpStatus)
-    headersSent = true
-    trailers.add(name: "grpc-status", value: String(status.code))
-    if !status.message.isEmpty {
-      trailers.add(name: "grpc-message", value: status.encodedMessage)
+    let trailers: HPACKHeaders
+    if headersSent && status.code == 0 && status.message.isEmpty {
+      trailers = Self.okTrailers
+    } else {
+      var fields = headersSent ? HPACKHeaders() : Self.responseHeaders(status: httpStatus)
+      fields.add(name: "grpc-status", value: String(status.code))
+      if !status.message.isEmpty {
+        fields.add(name: "grpc-message", value: status.encodedMessage)
+      }
+      trailers = fields
     }
+    headersSent = true
     context.write(wrapOutboundOut(.headers(.init(headers: trailers, endStream: true))), promise: nil)
     endRequestsEarly(context: context)
     context.flush()
