@@ -11,7 +11,12 @@ memory, and fxwatcher's ratio to the better of Go and C++.
 
 Usage:
   swift build -c release --product fxwatcher
-  .build-venv/bin/python Benchmarks/watchers.py [--rounds 2] [--seconds 5] [--servers swift,go,cpp,python] [--static]
+  .build-venv/bin/python Benchmarks/watchers.py [--rounds 2] [--seconds 5] [--servers swift,go,cpp,python] [--static] [--function]
+
+--function also measures a function as the OpenFx template builds it (Templates/openfx-runtime,
+against this checkout, with an echo handler): HandlerKit and Watcher only, none of the examples
+fxwatcher carries, static stdlib and stripped as the template's image ships it. That, not
+fxwatcher, is what a deployed function runs.
 
 Needs: scripts/install-deps.sh --test, plus Debian's golang-go, golang-google-grpc-dev,
 golang-goprotobuf-dev, libgrpc++-dev, protobuf-compiler-grpc (`--install` installs them).
@@ -178,6 +183,30 @@ def load(server, case, body_path, seconds):
     return calls / seconds, p50, p99, cpu * 1e6 / calls
 
 
+def build_template_function():
+    """Builds the OpenFx template's function with an echo handler against this checkout (static
+    stdlib, stripped, as the template's Dockerfile does); returns the binary's path."""
+    source = WORK / "function"
+    WORK.mkdir(exist_ok=True)
+    shutil.copytree(REPO / "Templates" / "openfx-runtime" / "swift" / "src", source, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(".build"))
+    (source / "Sources" / "Function" / "Handler.swift").write_text(
+        "import Foundation\nimport HandlerKit\n\n"
+        "/// Echo, as fxwatcher's default handler.\n"
+        "struct Handler: HandlerKit.Handler {\n"
+        "  func handle(_ request: Request, context: Context) async throws -> Output { .bytes(request.input) }\n"
+        "}\n")
+    package = WORK / "swift-openfx-watcher"  # the template names the package by its folder
+    if not package.exists():
+        package.symlink_to(REPO)
+    run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "Function"], cwd=source,
+        env={**os.environ, "FXWATCHER_PACKAGE": str(package)})
+    binary = WORK / "function-echo"
+    shutil.copy(source / ".build" / "release" / "Function", binary)
+    run(["strip", str(binary)])
+    return binary
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", default=str(REPO / ".build" / "release" / "fxwatcher"))
@@ -188,6 +217,9 @@ def main():
     parser.add_argument("--static", action="store_true",
                         help="also build (.build-static) and measure a stripped static-stdlib release fxwatcher, "
                              "as the runtime image ships it")
+    parser.add_argument("--function", action="store_true",
+                        help="also build (.build-bench/function) and measure an echo function made from the OpenFx "
+                             "template, static stdlib and stripped, as a deployed function runs")
     args = parser.parse_args()
     if args.install:
         run(["apt-get", "install", "-y", "-qq", *APT_PACKAGES])
@@ -202,6 +234,10 @@ def main():
         run(["strip", str(sizes["swift-static"])])
         commands["swift-static"] = [str(sizes["swift-static"])]
         args.servers += ",swift-static"
+    if args.function:
+        sizes["function"] = build_template_function()
+        commands["function"] = [str(sizes["function"])]
+        args.servers += ",function"
     names = [name for name in args.servers.split(",") if name in commands]
 
     sys.path.insert(0, str(WORK / "python"))
@@ -226,6 +262,7 @@ def main():
         starts = {name: [] for name in names}
         idle = {name: [] for name in names}
         peak = {name: [] for name in names}
+        settled = {name: [] for name in names}
         for round_index in range(args.rounds):
             order = names[round_index % len(names):] + names[:round_index % len(names)]
             for name in order:
@@ -239,6 +276,8 @@ def main():
                         print(f"round {round_index + 1} {name:6} {case[0]:22} {results[(name, case[0])][-1][0]:10,.0f} calls/s",
                               file=sys.stderr)
                     peak[name].append(server.rss_mb())
+                    time.sleep(3)  # fxwatcher gives memory back once idle (IdleMemoryTrimmer, every 2 s)
+                    settled[name].append(server.rss_mb())
                 finally:
                     server.stop()
 
@@ -261,6 +300,7 @@ def main():
     print(" | ".join(["exec -> first OK call (ms)"] + [f"{statistics.mean(starts[n]):.1f}" for n in names]))
     print(" | ".join(["idle RSS (MB)"] + [f"{statistics.mean(idle[n]):.1f}" for n in names]))
     print(" | ".join(["RSS after the cases (MB)"] + [f"{statistics.mean(peak[n]):.1f}" for n in names]))
+    print(" | ".join(["RSS 3 s later (MB)"] + [f"{statistics.mean(settled[n]):.1f}" for n in names]))
     print(" | ".join(["binary (MB)"] + [f"{sizes[n].stat().st_size / 1e6:.1f}" if n in sizes else "-" for n in names]))
 
 

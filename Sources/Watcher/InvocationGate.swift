@@ -11,6 +11,7 @@ final class InvocationGate: Sendable {
 
   private let limit: Int
   private let inFlight = Atomic<Int>(0)
+  private let admitted = Atomic<Int>(0)
   private let draining = Atomic<Bool>(false)
 
   /// Creates a gate admitting up to `limit` calls at once; `0` admits any number.
@@ -20,6 +21,9 @@ final class InvocationGate: Sendable {
 
   /// The calls admitted and not yet left.
   var callsInFlight: Int { inFlight.load(ordering: .relaxed) }
+
+  /// The calls admitted since the start (wrapping), to tell a busy period from an idle one.
+  var callsAdmitted: Int { admitted.load(ordering: .relaxed) }
 
   /// Whether the watcher is draining.
   var isDraining: Bool { draining.load(ordering: .relaxed) }
@@ -32,6 +36,7 @@ final class InvocationGate: Sendable {
       inFlight.wrappingSubtract(1, ordering: .relaxed)
       throw .overLimit(limit)
     }
+    admitted.wrappingAdd(1, ordering: .relaxed)
   }
 
   /// Marks an admitted call as finished (its handler has returned).

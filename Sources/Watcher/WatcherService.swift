@@ -107,7 +107,11 @@ public struct WatcherService: Service, CustomStringConvertible {
     case endpointStopped(String)
     case shutdownRequested
     case drainExpired
+    case trimmerStopped
   }
+
+  /// How often the idle memory trimmer looks whether a busy period has ended.
+  static let memoryTrimInterval = Duration.seconds(2)
 
   /// Serves until graceful shutdown (or cancellation), then drains within the bound.
   public func run() async throws {
@@ -158,6 +162,10 @@ public struct WatcherService: Service, CustomStringConvertible {
         try? await gracefulShutdown()
         return .shutdownRequested
       }
+      group.addTask { [gate] in
+        await IdleMemoryTrimmer(gate: gate, interval: Self.memoryTrimInterval).run()
+        return .trimmerStopped
+      }
       try await drive(&group)
     }
   }
@@ -194,6 +202,8 @@ public struct WatcherService: Service, CustomStringConvertible {
           group.cancelAll()
           return
         }
+      case .trimmerStopped:
+        continue
       case .drainExpired:
         if running > 0 {
           logger.warning("drain timeout passed; cancelling the calls still in flight", metadata: [
