@@ -11,7 +11,22 @@ package enum DeadlineKeeper: Sendable {
   /// The transport, told the deadline and the error to end the call with: at the deadline it
   /// answers with that error and cancels the call's task. The handler runs in the caller's
   /// task, with no second task, timer or continuation of the invoker's.
-  case transport(@Sendable (_ deadline: ContinuousClock.Instant, _ expired: HandlerError) -> Void)
+  case transport(@Sendable (_ deadline: ContinuousClock.Instant, _ limit: TimeLimit) -> Void)
+}
+
+/// The time limit a call runs under and where it came from (`Info.Timeout`, the caller's
+/// deadline, `EXEC_TIMEOUT`).
+package struct TimeLimit: Sendable {
+  /// How long the call may take.
+  let duration: Duration
+  /// Which setting set it.
+  let source: StaticString
+
+  /// What the call ends with once past its deadline (made only then: formatting a duration
+  /// is not free, and most calls end long before).
+  var expired: HandlerError {
+    HandlerError(.deadlineExceeded, "the call did not finish within its timeout (\(source) \(duration))")
+  }
 }
 
 /// The invocation pipeline, independent of any transport: admits the call (drain state,
@@ -158,8 +173,8 @@ package struct Invoker: Sendable {
     let context: Context
     let method: String
     let start: ContinuousClock.Instant
-    /// The time limit that applies and where it came from, if any.
-    let limit: (duration: Duration, source: String)?
+    /// The time limit that applies, if any.
+    let limit: TimeLimit?
     /// Whether the transport keeps the deadline.
     let transportKeepsDeadline: Bool
 
@@ -168,9 +183,7 @@ package struct Invoker: Sendable {
 
     /// What the call ends with once past its deadline.
     var expired: HandlerError {
-      HandlerError(
-        .deadlineExceeded,
-        "the call did not finish within its timeout (\(limit.map { "\($0.source) \($0.duration)" } ?? "none"))")
+      limit?.expired ?? HandlerError(.deadlineExceeded, "the call did not finish within its timeout")
     }
   }
 
@@ -196,11 +209,11 @@ package struct Invoker: Sendable {
         mesh: mesh
       )
       try admit()
-      guard case .transport(let keep) = deadlineKeeper, let deadline = context.deadline else {
+      guard case .transport(let keep) = deadlineKeeper, let limit, let deadline = context.deadline else {
         return AdmittedCall(context: context, method: method, start: start, limit: limit, transportKeepsDeadline: false)
       }
       let call = AdmittedCall(context: context, method: method, start: start, limit: limit, transportKeepsDeadline: true)
-      keep(deadline, call.expired)
+      keep(deadline, limit)
       return call
     } catch {
       logCall(Context(requestID: requestID ?? "-", logger: logger), method: method, start: start, outcome: error.code.rawValue)
@@ -272,18 +285,21 @@ package struct Invoker: Sendable {
 
   /// The shortest of `Info.Timeout`, the caller's deadline and `EXEC_TIMEOUT`, with where it came
   /// from; `nil` when none applies. A malformed `Info.Timeout` is `invalidArgument`.
-  func timeLimit(infoTimeout: String, callerTimeout: Duration?) throws(HandlerError) -> (duration: Duration, source: String)? {
-    var candidates: [(duration: Duration, source: String)] = []
+  func timeLimit(infoTimeout: String, callerTimeout: Duration?) throws(HandlerError) -> TimeLimit? {
+    var shortest: TimeLimit? = execTimeout.map { TimeLimit(duration: $0, source: "EXEC_TIMEOUT") }
+    // Considered from the weakest source up: on a tie the later (Info.Timeout) is named.
+    func consider(_ duration: Duration, _ source: StaticString) {
+      if shortest.map({ duration <= $0.duration }) ?? true { shortest = TimeLimit(duration: duration, source: source) }
+    }
+    if let callerTimeout { consider(max(callerTimeout, .zero), "the caller's deadline") }
     if !infoTimeout.isEmpty {
       guard let parsed = GoDuration.parse(infoTimeout) else {
         throw HandlerError(
           .invalidArgument, "Info.Timeout \"\(infoTimeout.prefix(64))\" is not a duration such as 30s, 1m30s or 30")
       }
-      if parsed > .zero { candidates.append((parsed, "Info.Timeout")) }
+      if parsed > .zero { consider(parsed, "Info.Timeout") }
     }
-    if let callerTimeout { candidates.append((max(callerTimeout, .zero), "the caller's deadline")) }
-    if let execTimeout { candidates.append((execTimeout, "EXEC_TIMEOUT")) }
-    return candidates.min { $0.duration < $1.duration }
+    return shortest
   }
 
   /// The handler's output for `request`, refused when it is over the size limit.

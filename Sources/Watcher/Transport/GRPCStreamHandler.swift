@@ -38,8 +38,8 @@ final class GRPCStreamHandler: ChannelDuplexHandler, DeadlineWatched {
   private var headersSent = false
   private var finished = false
   private var readHeld = false
-  /// What the call ends with when its deadline passes, while the deadline watch keeps it.
-  private var expired: HandlerError?
+  /// The time limit of the call the deadline watch keeps, if one does.
+  private var limit: TimeLimit?
   private var context: ChannelHandlerContext?
 
   private let maxMessageBytes: Int
@@ -154,26 +154,26 @@ final class GRPCStreamHandler: ChannelDuplexHandler, DeadlineWatched {
   private func deadlineKeeper(context: ChannelHandlerContext) -> DeadlineKeeper {
     let loop = context.eventLoop
     let handler = NIOLoopBound(self, eventLoop: loop)
-    return .transport { deadline, expired in
-      loop.executeOnLoop { handler.value.endCall(at: deadline, with: expired) }
+    return .transport { deadline, limit in
+      loop.executeOnLoop { handler.value.endCall(at: deadline, limit: limit) }
     }
   }
 
-  private func endCall(at deadline: ContinuousClock.Instant, with expired: HandlerError) {
+  private func endCall(at deadline: ContinuousClock.Instant, limit: TimeLimit) {
     guard !finished else { return }
-    self.expired = expired
+    self.limit = limit
     deadlines.watch(self, until: deadline)
   }
 
   func deadlinePassed() {
-    guard let context, let expired else { return }
-    finish(GRPCStatus(expired), context: context)
+    guard let context, let limit else { return }
+    finish(GRPCStatus(limit.expired), context: context)
   }
 
   /// The call (or a message's call of a stream) ended before its deadline.
   private func cancelDeadline() {
-    guard expired != nil else { return }
-    expired = nil
+    guard limit != nil else { return }
+    limit = nil
     deadlines.forget(self)
   }
 
