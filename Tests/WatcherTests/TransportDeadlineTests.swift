@@ -39,6 +39,7 @@ struct TransportDeadlineTests {
     let gate = InvocationGate(limit: 1)
     try await withServedClient(Self.stubbornWhenSlow, gate: gate) { client in
       let watcher = Pb_FxWatcher.Client(wrapping: client)
+      #expect(try await watcher.call(request("connected")).output == "connected")
       let start = ContinuousClock.now
       let error = await #expect(throws: RPCError.self) { _ = try await watcher.call(request("slow", timeout: "100ms")) }
       let elapsed = ContinuousClock.now - start
