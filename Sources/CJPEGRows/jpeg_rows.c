@@ -46,9 +46,8 @@ struct fx_jpeg_reader {
   struct failure failure;
 };
 
-int fx_jpeg_reader_open(const uint8_t *bytes, size_t count, uint64_t max_pixels,
-                        fx_jpeg_reader **out, uint32_t *width, uint32_t *height,
-                        char *error, size_t error_size) {
+int fx_jpeg_reader_open(const uint8_t *bytes, size_t count, fx_jpeg_reader **out, uint32_t *width,
+                        uint32_t *height, char *error, size_t error_size) {
   *out = NULL;
   fx_jpeg_reader *reader = calloc(1, sizeof *reader);
   if (reader == NULL) {
@@ -69,19 +68,17 @@ int fx_jpeg_reader_open(const uint8_t *bytes, size_t count, uint64_t max_pixels,
     fx_jpeg_reader_close(reader);
     return 1;
   }
-  uint64_t pixels = (uint64_t)reader->info.image_width * reader->info.image_height;
-  if (pixels == 0 || pixels > max_pixels) {
-    snprintf(error, error_size, "the JPEG is %u×%u, larger than %llu pixels", reader->info.image_width,
-             reader->info.image_height, (unsigned long long)max_pixels);
-    fx_jpeg_reader_close(reader);
-    return -1;
-  }
+  *width = reader->info.image_width;
+  *height = reader->info.image_height;
+  *out = reader;
+  return 0;
+}
+
+int fx_jpeg_reader_start(fx_jpeg_reader *reader, char *error, size_t error_size) {
+  if (setjmp(reader->failure.jump)) return failed(&reader->failure, error, error_size);
   reader->info.out_color_space = JCS_EXT_BGRX;
   reader->info.dct_method = JDCT_ISLOW;
   jpeg_start_decompress(&reader->info);
-  *width = reader->info.output_width;
-  *height = reader->info.output_height;
-  *out = reader;
   return 0;
 }
 

@@ -27,11 +27,17 @@ enum GrayJPEGPipeline {
     var reader: OpaquePointer? = nil
     var width: UInt32 = 0, height: UInt32 = 0
     let opened = fx_jpeg_reader_open(
-      bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), bytes.count, UInt64(ImageCodec.maximumPixels),
-      &reader, &width, &height, &reason, reason.count)
+      bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), bytes.count, &reader, &width, &height, &reason,
+      reason.count)
     guard opened != 1 else { return nil }
-    guard opened == 0, let reader else { throw ImageError("the input is not a readable JPEG: \(text(reason))") }
+    guard opened == 0, let reader else {
+      throw ImageError("the input is not a readable JPEG: \(ImageCodec.reason(reason))")
+    }
     defer { fx_jpeg_reader_close(reader) }
+    try ImageCodec.refuseIfTooLarge(width: Int(width), height: Int(height))
+    guard fx_jpeg_reader_start(reader, &reason, reason.count) == 0 else {
+      throw ImageError("the JPEG could not be decoded: \(ImageCodec.reason(reason))")
+    }
 
     let frame = Frame(width: Int(width), height: Int(height))
     encoder.async { frame.encode(quality: quality) }
@@ -42,23 +48,19 @@ enum GrayJPEGPipeline {
       let read = fx_jpeg_reader_read(
         reader, frame.bgrx + decodedRows * frame.width * 4, frame.width * 4, rowsPerBatch, &reason, reason.count)
       guard read > 0 else {
-        failure = ImageError("the JPEG could not be decoded: \(read < 0 ? text(reason) : "its rows end early")")
+        failure = ImageError("the JPEG could not be decoded: \(read < 0 ? ImageCodec.reason(reason) : "its rows end early")")
         break
       }
       decodedRows += Int(read)
       frame.publish(decodedRows: decodedRows)
     }
     if failure == nil, fx_jpeg_reader_finish(reader, &reason, reason.count) != 0 {
-      failure = ImageError("the JPEG could not be decoded: \(text(reason))")
+      failure = ImageError("the JPEG could not be decoded: \(ImageCodec.reason(reason))")
     }
     if failure != nil { frame.publish(decodedRows: Frame.abandoned) }
     let result = frame.waitForEncoding()
     if let failure { throw failure }
     return try result.get()
-  }
-
-  private static func text(_ reason: [CChar]) -> String {
-    reason.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
   }
 
   /// One frame's buffers and the hand-off between its decoding and its encoding.
@@ -111,10 +113,13 @@ enum GrayJPEGPipeline {
 
     private func writeJPEG(quality: Int) -> Result<[UInt8], ImageError> {
       var reason = [CChar](repeating: 0, count: 256)
+      func notEncoded() -> Result<[UInt8], ImageError> {
+        .failure(ImageError("the image could not be encoded as JPEG: \(ImageCodec.reason(reason))"))
+      }
       var writer: OpaquePointer? = nil
       guard fx_jpeg_gray_writer_open(UInt32(width), UInt32(height), Int32(quality), &writer, &reason, reason.count) == 0,
         let writer
-      else { return .failure(ImageError("the image could not be encoded as JPEG: \(text(reason))")) }
+      else { return notEncoded() }
       defer { fx_jpeg_gray_writer_close(writer) }
       let rows = UnsafeMutablePointer<UnsafePointer<UInt8>?>.allocate(capacity: 8)
       defer { rows.deallocate() }
@@ -128,14 +133,14 @@ enum GrayJPEGPipeline {
         }
         while written + 8 <= available || (available == height && written < height) {
           for row in 0..<8 { rows[row] = UnsafePointer(gray + min(written + row, height - 1) * grayRowBytes) }
-          guard fx_jpeg_gray_writer_write(writer, rows, &reason, reason.count) == 0 else { return .failure(ImageError("the image could not be encoded as JPEG: \(text(reason))")) }
+          guard fx_jpeg_gray_writer_write(writer, rows, &reason, reason.count) == 0 else { return notEncoded() }
           written += 8
         }
       }
       var bytes: UnsafePointer<UInt8>? = nil
       var count = 0
       guard fx_jpeg_gray_writer_finish(writer, &bytes, &count, &reason, reason.count) == 0, let bytes else {
-        return .failure(ImageError("the image could not be encoded as JPEG: \(text(reason))"))
+        return notEncoded()
       }
       return .success(Array(UnsafeBufferPointer(start: bytes, count: count)))
     }

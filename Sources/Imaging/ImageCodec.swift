@@ -158,10 +158,20 @@ public enum ImageCodec {
     guard tjDecompressHeader3(handle, source, UInt(count), &width, &height, &subsampling, &colorspace) == 0 else {
       throw ImageError("the input is not a readable JPEG: \(String(cString: tjGetErrorStr2(handle)))")
     }
-    guard width > 0, height > 0, Int(width) * Int(height) <= maximumPixels else {
+    try refuseIfTooLarge(width: Int(width), height: Int(height))
+    return (width, height, subsampling, colorspace)
+  }
+
+  /// Refuses a JPEG of no pixels or of more than ``maximumPixels``, from its header.
+  static func refuseIfTooLarge(width: Int, height: Int) throws(ImageError) {
+    guard width > 0, height > 0, width * height <= maximumPixels else {
       throw ImageError("the JPEG is \(width)×\(height), larger than \(maximumPixels) pixels")
     }
-    return (width, height, subsampling, colorspace)
+  }
+
+  /// The NUL-terminated reason a C reader wrote into `buffer`.
+  static func reason(_ buffer: [CChar]) -> String {
+    buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
   }
 
   private static func decodeJPEG(_ bytes: UnsafeRawBufferPointer) throws(ImageError) -> Image {
@@ -245,8 +255,7 @@ public enum ImageCodec {
       &pixels, &width, &height, &reason, reason.count)
     defer { fx_png_free(pixels) }
     guard status == 0, let pixels else {
-      let text = reason.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-      throw ImageError("the PNG could not be decoded: \(text)")
+      throw ImageError("the PNG could not be decoded: \(Self.reason(reason))")
     }
     let count = Int(width) * Int(height) * 3
     return Image(

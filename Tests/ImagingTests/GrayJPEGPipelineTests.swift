@@ -66,6 +66,17 @@ struct GrayJPEGPipelineTests {
     #expect(try pipeline(jpeg) == (try longWay(jpeg)))
   }
 
+  @Test func anImageOverTheLimitIsRefusedFromItsHeaderAsTheLongWayRefusesIt() throws {
+    var jpeg = try ImageCodec.encodeJPEG(Self.picture(width: 16, height: 16))
+    // SOF0's height and width (after the marker, length and precision) say 20000×20000.
+    let sof = try #require((0..<(jpeg.count - 1)).first { jpeg[$0] == 0xFF && jpeg[$0 + 1] == 0xC0 })
+    jpeg.replaceSubrange((sof + 5)..<(sof + 9), with: [0x4E, 0x20, 0x4E, 0x20])
+    let long = #expect(throws: ImageError.self) { try longWay(jpeg) }
+    let fast = #expect(throws: ImageError.self) { try pipeline(jpeg) }
+    #expect(fast?.message.contains("20000×20000, larger than 100000000 pixels") == true, "\(fast?.message ?? "")")
+    #expect(fast?.message == long?.message)
+  }
+
   @Test func framesAtOnceEachGetTheirOwnBytes() async throws {
     let jpegs = try (0..<4).map { try ImageCodec.encodeJPEG(Self.picture(width: 96 + 8 * $0, height: 64)) }
     let expected = try jpegs.map { try longWay($0) }

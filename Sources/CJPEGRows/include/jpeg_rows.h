@@ -9,14 +9,16 @@
 /// fancy upsampling); recoverable damage is decoded as libjpeg recovers from it.
 typedef struct fx_jpeg_reader fx_jpeg_reader;
 
-/// Reads the header of the JPEG in `bytes` (which must outlive the reader) and starts decoding.
-/// Returns 0 and sets `*reader`, `*width` and `*height`; 1 for a CMYK or YCCK JPEG, which this
-/// reader does not decode (nothing to close); -1 with libjpeg's reason in `error` (at most
-/// `error_size` bytes, NUL-terminated) when the JPEG cannot be read. Images over `max_pixels`
-/// pixels are refused before their decoding starts.
-int fx_jpeg_reader_open(const uint8_t *bytes, size_t count, uint64_t max_pixels,
-                        fx_jpeg_reader **reader, uint32_t *width, uint32_t *height,
-                        char *error, size_t error_size);
+/// Reads the header of the JPEG in `bytes` (which must outlive the reader). Returns 0 and sets
+/// `*reader`, `*width` and `*height`; 1 for a CMYK or YCCK JPEG, which this reader does not
+/// decode (nothing to close); -1 with libjpeg's reason in `error` (at most `error_size` bytes,
+/// NUL-terminated) when the JPEG cannot be read. Nothing is decoded (nor allocated for the
+/// pixels) before `fx_jpeg_reader_start`, so the caller can refuse the size first.
+int fx_jpeg_reader_open(const uint8_t *bytes, size_t count, fx_jpeg_reader **reader, uint32_t *width,
+                        uint32_t *height, char *error, size_t error_size);
+
+/// Starts decoding into BGRX: 0, or -1 with the reason in `error`.
+int fx_jpeg_reader_start(fx_jpeg_reader *reader, char *error, size_t error_size);
 
 /// Decodes up to `max_rows` (at most 64) next rows into `pixels`, one row every `row_bytes`
 /// bytes. Returns the number of rows decoded (0 once all are), or -1 with the reason in `error`.
