@@ -167,6 +167,11 @@ package struct Invoker: Sendable {
   }
 
   // MARK: The steps of a call
+  //
+  // Each entry point above spells out its direct path (begin, the handler, succeeded/failed)
+  // instead of handing a closure to one generic runner: that closure escapes (the race needs
+  // it) and so costs a malloc per call, measured at 16×16 with a uprobe (980k → 1,001k for
+  // 20,000 calls). Only the race, which runs the work in a task anyway, takes a closure.
 
   /// A call let in by ``begin(_:_:_:_:_:)``.
   private struct AdmittedCall: Sendable {
