@@ -16,6 +16,21 @@ func withServedHandler(
   gate: InvocationGate = InvocationGate(limit: 0),
   _ body: @Sendable (Int) async throws -> Void
 ) async throws {
+  try await withServedEndpoint(
+    handler, functionName: functionName, health: health, execTimeout: execTimeout, gate: gate
+  ) { _, port in try await body(port) }
+}
+
+/// As ``withServedHandler(_:functionName:health:execTimeout:gate:_:)``, giving `body` the
+/// endpoint too.
+func withServedEndpoint(
+  _ handler: any Handler,
+  functionName: String = "fn",
+  health: HealthStatus = HealthStatus(),
+  execTimeout: Duration? = nil,
+  gate: InvocationGate = InvocationGate(limit: 0),
+  _ body: @Sendable (HTTP2Endpoint, Int) async throws -> Void
+) async throws {
   let invoker = Invoker(handler: handler, functionName: functionName, logger: .quiet, execTimeout: execTimeout, gate: gate)
   let endpoint = HTTP2Endpoint(
     name: "test", host: "127.0.0.1", port: 0, maxMessageBytes: 4 * 1024 * 1024,
@@ -25,7 +40,7 @@ func withServedHandler(
     let address = try await endpoint.boundAddress()
     let port = try #require(MeshAddress.split(address)?.port)
     do {
-      try await body(port)
+      try await body(endpoint, port)
     } catch {
       group.cancelAll()
       throw error

@@ -4,8 +4,8 @@ import NIOHTTP2
 import NIOPosix
 import Synchronization
 
-/// An ``Endpoint`` serving gRPC directly on SwiftNIO's HTTP/2: one ``GRPCStreamHandler`` per
-/// stream, each call's task on the event loop of its connection.
+/// An ``Endpoint`` serving gRPC directly on SwiftNIO's HTTP/2: one ``GRPCConnectionHandler`` per
+/// connection, each call's task on the event loop of its connection.
 ///
 /// Graceful shutdown closes the listening socket, then tells every connection to quiesce
 /// (GOAWAY, streams in flight finish); ``serve()`` returns once every connection has closed.
@@ -75,6 +75,18 @@ final class HTTP2Endpoint: Endpoint {
     return MeshAddress.text(host: address.ipAddress ?? host, port: port)
   }
 
+  /// How many streams of all open connections still have a call object; for tests, which
+  /// check that every ended stream is let go.
+  func openStreamCount() async throws -> Int {
+    var count = 0
+    for channel in connections.all {
+      count += try await channel.eventLoop.submit {
+        try channel.pipeline.syncOperations.handler(type: GRPCConnectionHandler.self).openStreamCount
+      }.get()
+    }
+    return count
+  }
+
   func beginGracefulShutdown() {
     bound.futureResult.whenSuccess { listener in
       listener.close(promise: nil)
@@ -82,40 +94,26 @@ final class HTTP2Endpoint: Endpoint {
     connections.quiesceAll()
   }
 
-  /// Sets up one accepted connection: HTTP/2, connection management, a handler per stream.
+  /// Sets up one accepted connection: HTTP/2, connection management, the calls.
   private static func configure(
     _ channel: any Channel, methods: [String: GRPCMethod], maxMessageBytes: Int
   ) throws {
-    let executor = EventLoopTaskExecutor(channel.eventLoop)
-    let deadlines = NIOLoopBound(DeadlineWatch(eventLoop: channel.eventLoop), eventLoop: channel.eventLoop)
-    channel.closeFuture.whenComplete { _ in deadlines.value.stop() }
     var connection = NIOHTTP2Handler.ConnectionConfiguration()
     connection.initialSettings = [
       HTTP2Setting(parameter: .maxConcurrentStreams, value: maximumConcurrentStreams),
       HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
       HTTP2Setting(parameter: .initialWindowSize, value: windowSize),
     ]
-    connection.targetWindowSize = windowSize
-    var stream = NIOHTTP2Handler.StreamConfiguration()
-    stream.targetWindowSize = windowSize
     let manager = NIOHTTP2ServerConnectionManagementHandler(
       eventLoop: channel.eventLoop,
       configuration: .init(maxIdleTime: nil, maxAge: nil, maxGraceTime: nil, keepalive: nil))
     let sync = channel.pipeline.syncOperations
     try sync.addHandler(FlushCoalescingHandler())
-    _ = try sync.configureHTTP2Pipeline(
-      mode: .server,
-      connectionConfiguration: connection,
-      streamConfiguration: stream,
-      streamDelegate: manager.http2StreamDelegate
-    ) { streamChannel in
-      streamChannel.eventLoop.makeCompletedFuture {
-        try streamChannel.pipeline.syncOperations.addHandler(
-          GRPCStreamHandler(
-            methods: methods, executor: executor, deadlines: deadlines.value, maxMessageBytes: maxMessageBytes))
-      }
-    }
+    try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connection))
     try sync.addHandler(manager)
+    try sync.addHandler(
+      GRPCConnectionHandler(
+        methods: methods, maxMessageBytes: maxMessageBytes, windowSize: windowSize, eventLoop: channel.eventLoop))
   }
 }
 
@@ -140,6 +138,11 @@ private final class ConnectionSet: Sendable {
     if quiescing { channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent()) }
   }
 
+  /// The connections open now.
+  var all: [any Channel] {
+    state.withLock { Array($0.channels.values) }
+  }
+
   func quiesceAll() {
     let channels = state.withLock { state in
       state.quiescing = true
@@ -151,8 +154,7 @@ private final class ConnectionSet: Sendable {
   }
 
   func closeAll() {
-    let channels = state.withLock { Array($0.channels.values) }
-    for channel in channels { channel.close(promise: nil) }
+    for channel in all { channel.close(promise: nil) }
   }
 
   /// Returns once no connection is open.

@@ -3,9 +3,9 @@ import NIOCore
 import NIOHPACK
 import NIOHTTP2
 
-/// Serves one gRPC call on one HTTP/2 stream: reads the request headers and messages, runs the
-/// method in a task on the stream's event loop, and writes the reply headers, messages and
-/// trailers.
+/// One gRPC call on one HTTP/2 stream: reads the request headers and messages the connection
+/// hands it, runs the method in a task on the connection's event loop, and writes the reply
+/// headers, messages and trailers through the connection.
 ///
 /// Refusals follow the gRPC spec: an unknown path is UNIMPLEMENTED, a compressed message or
 /// `grpc-encoding` other than `identity` is UNIMPLEMENTED (every response says
@@ -15,19 +15,22 @@ import NIOHTTP2
 /// other than `application/grpc…` is HTTP 415 and a method other than POST is HTTP 405. When the
 /// reply ends before the request does, the stream is reset with NO_ERROR so the caller stops
 /// sending.
-final class GRPCStreamHandler: ChannelDuplexHandler, DeadlineWatched {
-  typealias InboundIn = HTTP2Frame.FramePayload
-  typealias OutboundIn = HTTP2Frame.FramePayload
-  typealias OutboundOut = HTTP2Frame.FramePayload
-
-  /// How many request messages of a stream may wait for the handler before reading pauses
-  /// (and HTTP/2 flow control holds the caller back).
+///
+/// Used on the connection's event loop only.
+final class GRPCStream: DeadlineWatched {
+  /// How many request messages of a stream may wait for the handler before the stream's
+  /// flow-control window stops being given back (and HTTP/2 holds the caller back).
   static let maximumWaitingMessages = 16
 
+  /// The stream's id on its connection.
+  let id: HTTP2StreamID
+  /// Where frames go; `nil` once the stream is closed.
+  private var connection: GRPCConnectionHandler?
   private let methods: [String: GRPCMethod]
   private let executor: EventLoopTaskExecutor
   private let deadlines: DeadlineWatch
   private var reader: GRPCMessageReader
+  private var window: InboundWindow
   private var method: GRPCMethod?
   private var call = CallMetadata()
   private var unaryMessage: ByteBuffer?
@@ -37,22 +40,27 @@ final class GRPCStreamHandler: ChannelDuplexHandler, DeadlineWatched {
   private var running: Task<Void, Never>?
   private var headersSent = false
   private var finished = false
-  private var readHeld = false
   /// The time limit of the call the deadline watch keeps, if one does.
   private var limit: TimeLimit?
-  private var context: ChannelHandlerContext?
 
   private let maxMessageBytes: Int
 
-  /// Creates the handler of one stream; `maxMessageBytes` is `MAX_MESSAGE_BYTES`, the largest
-  /// input (a request message may be somewhat larger: it carries `Info` too). `executor` runs
-  /// the calls and `deadlines` keeps their deadlines, both on the connection's event loop.
-  init(methods: [String: GRPCMethod], executor: EventLoopTaskExecutor, deadlines: DeadlineWatch, maxMessageBytes: Int) {
+  /// Creates the call of stream `id` on `connection`; `maxMessageBytes` is `MAX_MESSAGE_BYTES`,
+  /// the largest input (a request message may be somewhat larger: it carries `Info` too).
+  /// `executor` runs the calls and `deadlines` keeps their deadlines, both on the connection's
+  /// event loop; `windowSize` is the stream's flow-control window.
+  init(
+    id: HTTP2StreamID, connection: GRPCConnectionHandler, methods: [String: GRPCMethod],
+    executor: EventLoopTaskExecutor, deadlines: DeadlineWatch, maxMessageBytes: Int, windowSize: Int
+  ) {
+    self.id = id
+    self.connection = connection
     self.methods = methods
     self.executor = executor
     self.deadlines = deadlines
     self.maxMessageBytes = maxMessageBytes
     self.reader = GRPCMessageReader(maxMessageBytes: Self.largestRequestMessage(maxMessageBytes: maxMessageBytes))
+    self.window = InboundWindow(target: windowSize)
   }
 
   /// The largest request message read: `MAX_MESSAGE_BYTES` plus room for the rest of the
@@ -61,67 +69,64 @@ final class GRPCStreamHandler: ChannelDuplexHandler, DeadlineWatched {
     maxMessageBytes.addingReportingOverflow(64 * 1024).overflow ? Int.max : maxMessageBytes + 64 * 1024
   }
 
-  func handlerAdded(context: ChannelHandlerContext) {
-    self.context = context
-  }
-
-  func handlerRemoved(context: ChannelHandlerContext) {
-    self.context = nil
-  }
-
-  func channelInactive(context: ChannelHandlerContext) {
-    // The caller reset the stream or the connection went away: stop the work.
+  /// The stream is closed (both sides ended it, either side reset it, or the connection went
+  /// away): stop the work.
+  func closed() {
     finished = true
+    connection = nil
     running?.cancel()
     running = nil
     cancelDeadline()
-    context.fireChannelInactive()
+    waiting.removeAll()
   }
 
-  func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-    // A quiescing connection lets its calls in flight finish: nothing to do per stream.
-    if event is ChannelShouldQuiesceEvent { return }
-    context.fireUserInboundEventTriggered(event)
-  }
-
-  func errorCaught(context: ChannelHandlerContext, error: any Error) {
-    running?.cancel()
-    context.close(promise: nil)
-  }
-
-  func read(context: ChannelHandlerContext) {
-    if waiting.count >= Self.maximumWaitingMessages {
-      readHeld = true
-    } else {
-      context.read()
-    }
-  }
-
-  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-    switch unwrapInboundIn(data) {
+  /// A HEADERS or DATA frame of this stream arrived.
+  func receive(_ payload: HTTP2Frame.FramePayload) {
+    switch payload {
     case .headers(let headers):
       // Known before any refusal, so a refusal does not reset a stream the caller has ended.
       if headers.endStream { requestsEnded = true }
       if method == nil && !finished {
-        start(headers.headers, context: context)
+        start(headers.headers)
       }
-      if headers.endStream { requestsDidEnd(context: context) }
+      if headers.endStream { requestsDidEnd() }
     case .data(let frame):
       if frame.endStream { requestsEnded = true }
       guard !finished, method != nil, case .byteBuffer(let bytes) = frame.data else { return }
+      if waiting.count >= Self.maximumWaitingMessages {
+        window.hold(bytes.readableBytes + (frame.paddingBytes.map { $0 + 1 } ?? 0))
+      }
       reader.append(bytes)
-      readMessages(context: context)
-      if frame.endStream { requestsDidEnd(context: context) }
+      readMessages()
+      if frame.endStream { requestsDidEnd() }
     default:
       break
     }
   }
 
+  // MARK: Flow control
+
+  /// NIOHTTP2 says the stream's receive window is now `size` bytes.
+  func inboundWindowChanged(to size: Int) {
+    sendWindowUpdate(window.sizeChanged(to: size))
+  }
+
+  /// This server's `SETTINGS_INITIAL_WINDOW_SIZE` took effect, moving the window by `delta`.
+  func initialWindowChanged(by delta: Int) {
+    sendWindowUpdate(window.initialSizeChanged(by: delta))
+  }
+
+  private func sendWindowUpdate(_ increment: Int?) {
+    guard let increment, let connection, !finished, !requestsEnded else { return }
+    connection.write(.windowUpdate(windowSizeIncrement: increment), on: id)
+    connection.flushSoon()
+  }
+
   // MARK: Requests
 
-  private func start(_ headers: HPACKHeaders, context: ChannelHandlerContext) {
+  private func start(_ headers: HPACKHeaders) {
     guard headers.first(name: ":method") == "POST" else {
-      return finish(GRPCStatus(.internalError, "gRPC calls are POST requests"), httpStatus: "405", context: context)
+      return finish(GRPCStatus(.internalError, "gRPC calls are POST requests"), httpStatus: "405")
     }
     let contentType = headers.first(name: "content-type") ?? ""
     guard contentType == "application/grpc" || contentType.hasPrefix("application/grpc+")
@@ -129,30 +134,29 @@ final class GRPCStreamHandler: ChannelDuplexHandler, DeadlineWatched {
     else {
       return finish(
         GRPCStatus(.internalError, "content-type \"\(contentType.prefix(64))\" is not application/grpc"),
-        httpStatus: "415", context: context)
+        httpStatus: "415")
     }
     let path = headers.first(name: ":path") ?? ""
     guard let method = methods[path] else {
-      return finish(GRPCStatus(.unimplemented, "method \(path.prefix(128)) is not served here"), context: context)
+      return finish(GRPCStatus(.unimplemented, "method \(path.prefix(128)) is not served here"))
     }
     if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" {
       return finish(
-        GRPCStatus(.unimplemented, "grpc-encoding \(encoding.prefix(32)) is not supported; send identity"),
-        context: context)
+        GRPCStatus(.unimplemented, "grpc-encoding \(encoding.prefix(32)) is not supported; send identity"))
     }
     self.method = method
     call = CallMetadata(
       requestID: headers.first(name: "x-request-id"),
       callerTimeout: headers.first(name: "grpc-timeout").flatMap(GRPCTimeout.parse),
-      deadlineKeeper: deadlineKeeper(context: context))
+      deadlineKeeper: deadlineKeeper())
   }
 
   // MARK: Deadlines
 
   /// Ends the call at the deadline the invoker works out: the stream answers with the invoker's
   /// error and cancels the call's task, which keeps its MAX_INFLIGHT slot until it really ends.
-  private func deadlineKeeper(context: ChannelHandlerContext) -> DeadlineKeeper {
-    let loop = context.eventLoop
+  private func deadlineKeeper() -> DeadlineKeeper {
+    let loop = executor.eventLoop
     let handler = NIOLoopBound(self, eventLoop: loop)
     return .transport { deadline, limit in
       loop.executeOnLoop { handler.value.endCall(at: deadline, limit: limit) }
@@ -166,8 +170,8 @@ final class GRPCStreamHandler: ChannelDuplexHandler, DeadlineWatched {
   }
 
   func deadlinePassed() {
-    guard let context, let limit else { return }
-    finish(GRPCStatus(limit.expired), context: context)
+    guard let limit else { return }
+    finish(GRPCStatus(limit.expired))
   }
 
   /// The call (or a message's call of a stream) ended before its deadline.
@@ -177,7 +181,7 @@ final class GRPCStreamHandler: ChannelDuplexHandler, DeadlineWatched {
     deadlines.forget(self)
   }
 
-  private func readMessages(context: ChannelHandlerContext) {
+  private func readMessages() {
     guard let method else { return }
     while !finished {
       let message: ByteBuffer
@@ -185,32 +189,32 @@ final class GRPCStreamHandler: ChannelDuplexHandler, DeadlineWatched {
         guard let next = try reader.next() else { return }
         message = next
       } catch {
-        return finish(GRPCStatus(error, maxMessageBytes: maxMessageBytes), context: context)
+        return finish(GRPCStatus(error, maxMessageBytes: maxMessageBytes))
       }
       messagesReceived += 1
       if method.streamsRequests {
         waiting.append(message)
-        runNextWaitingMessage(context: context)
+        runNextWaitingMessage()
       } else if messagesReceived > 1 {
-        return finish(GRPCStatus(.internalError, "more than one request message for a unary call"), context: context)
+        return finish(GRPCStatus(.internalError, "more than one request message for a unary call"))
       } else {
         unaryMessage = message
       }
     }
   }
 
-  private func requestsDidEnd(context: ChannelHandlerContext) {
+  private func requestsDidEnd() {
     requestsEnded = true
     guard !finished, let method else { return }
     if reader.hasPartialMessage {
-      return finish(GRPCStatus(.internalError, "the request ended inside a message"), context: context)
+      return finish(GRPCStatus(.internalError, "the request ended inside a message"))
     }
     switch method {
     case .eachRequest:
-      if running == nil && waiting.isEmpty { finish(.ok, context: context) }
+      if running == nil && waiting.isEmpty { finish(.ok) }
     case .unary(let body):
       guard let message = unaryMessage else {
-        return finish(GRPCStatus(.internalError, "a unary call needs one request message"), context: context)
+        return finish(GRPCStatus(.internalError, "a unary call needs one request message"))
       }
       unaryMessage = nil
       runTask { [call] in try await body(message, call) } completion: { handler, result in
@@ -218,21 +222,20 @@ final class GRPCStreamHandler: ChannelDuplexHandler, DeadlineWatched {
       }
     case .serverStreaming(let body):
       guard let message = unaryMessage else {
-        return finish(GRPCStatus(.internalError, "a server-streaming call needs one request message"), context: context)
+        return finish(GRPCStatus(.internalError, "a server-streaming call needs one request message"))
       }
       unaryMessage = nil
-      let writer = replyWriter(context: context)
+      let writer = replyWriter()
       runTask { [call] in try await body(message, call, writer) } completion: { handler, result in
         handler.streamDidFinish(result.map { _ in () })
       }
     }
   }
 
-  private func runNextWaitingMessage(context: ChannelHandlerContext) {
+  private func runNextWaitingMessage() {
     guard running == nil, !finished, case .eachRequest(let body) = method, let message = waiting.popFirst() else { return }
-    if readHeld && waiting.count < Self.maximumWaitingMessages {
-      readHeld = false
-      context.read()
+    if window.held > 0 && waiting.count < Self.maximumWaitingMessages {
+      sendWindowUpdate(window.releaseHeld())
     }
     runTask { [call] in try await body(message, call) } completion: { handler, result in
       handler.eachRequestDidFinish(result)
@@ -244,7 +247,7 @@ final class GRPCStreamHandler: ChannelDuplexHandler, DeadlineWatched {
   /// Runs `work` in a task on the stream's event loop and hands its result to `completion` there.
   private func runTask<Value: Sendable>(
     _ work: @escaping @Sendable () async throws -> Value,
-    completion: @escaping (GRPCStreamHandler, Result<Value, GRPCStatus>) -> Void
+    completion: @escaping (GRPCStream, Result<Value, GRPCStatus>) -> Void
   ) {
     let executor = self.executor
     let handler = NIOLoopBound(self, eventLoop: executor.eventLoop)
@@ -264,54 +267,54 @@ final class GRPCStreamHandler: ChannelDuplexHandler, DeadlineWatched {
   }
 
   private func unaryDidFinish(_ result: Result<ByteBuffer, GRPCStatus>) {
-    guard let context, !finished else { return }
+    guard !finished else { return }
     switch result {
     case .success(let reply):
-      write(reply, context: context)
-      finish(.ok, context: context)
+      write(reply)
+      finish(.ok)
     case .failure(let status):
-      finish(status, context: context)
+      finish(status)
     }
   }
 
   private func eachRequestDidFinish(_ result: Result<ByteBuffer, GRPCStatus>) {
-    guard let context, !finished else { return }
+    guard !finished else { return }
     switch result {
     case .success(let reply):
       cancelDeadline()
-      write(reply, context: context)
-      context.flush()
+      write(reply)
+      connection?.flushSoon()
       if !waiting.isEmpty {
-        runNextWaitingMessage(context: context)
+        runNextWaitingMessage()
       } else if requestsEnded {
-        finish(.ok, context: context)
+        finish(.ok)
       }
     case .failure(let status):
-      finish(status, context: context)
+      finish(status)
     }
   }
 
   private func streamDidFinish(_ result: Result<Void, GRPCStatus>) {
-    guard let context, !finished else { return }
+    guard !finished else { return }
     switch result {
-    case .success: finish(.ok, context: context)
-    case .failure(let status): finish(status, context: context)
+    case .success: finish(.ok)
+    case .failure(let status): finish(status)
     }
   }
 
   /// Writes each reply of a server-streaming method and waits until it is passed on.
-  private func replyWriter(context: ChannelHandlerContext) -> GRPCMethod.ReplyWriter {
-    let loop = context.eventLoop
+  private func replyWriter() -> GRPCMethod.ReplyWriter {
+    let loop = executor.eventLoop
     let handler = NIOLoopBound(self, eventLoop: loop)
     return { reply in
       try await loop.flatSubmit { () -> EventLoopFuture<Void> in
         let handler = handler.value
-        guard let context = handler.context, !handler.finished else {
+        guard let connection = handler.connection, !handler.finished else {
           return loop.makeFailedFuture(CancellationError())
         }
         let promise = loop.makePromise(of: Void.self)
-        handler.write(reply, context: context, promise: promise)
-        context.flush()
+        handler.write(reply, promise: promise)
+        connection.flushSoon()
         return promise.futureResult
       }.get()
     }
@@ -320,15 +323,16 @@ final class GRPCStreamHandler: ChannelDuplexHandler, DeadlineWatched {
   // MARK: Replies
 
   /// Writes one framed reply message, after the response headers if they are not out yet.
-  private func write(_ reply: ByteBuffer, context: ChannelHandlerContext, promise: EventLoopPromise<Void>? = nil) {
-    writeHeadersIfNeeded(context: context)
-    context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(reply)))), promise: promise)
-  }
-
-  private func writeHeadersIfNeeded(context: ChannelHandlerContext) {
-    guard !headersSent else { return }
-    headersSent = true
-    context.write(wrapOutboundOut(.headers(.init(headers: Self.okResponseHeaders))), promise: nil)
+  private func write(_ reply: ByteBuffer, promise: EventLoopPromise<Void>? = nil) {
+    guard let connection else {
+      promise?.fail(CancellationError())
+      return
+    }
+    if !headersSent {
+      headersSent = true
+      connection.write(.headers(.init(headers: Self.okResponseHeaders)), on: id)
+    }
+    connection.write(.data(.init(data: .byteBuffer(reply))), on: id, promise: promise)
   }
 
   /// The headers every response starts with; they tell callers this server takes identity
@@ -345,8 +349,8 @@ final class GRPCStreamHandler: ChannelDuplexHandler, DeadlineWatched {
 
   /// Ends the call with `status`: trailers (alone, with `httpStatus`, when nothing was sent
   /// yet), then a reset if the caller is still sending.
-  private func finish(_ status: GRPCStatus, httpStatus: String = "200", context: ChannelHandlerContext) {
-    guard !finished else { return }
+  private func finish(_ status: GRPCStatus, httpStatus: String = "200") {
+    guard !finished, let connection else { return }
     finished = true
     running?.cancel()
     running = nil
@@ -364,15 +368,12 @@ final class GRPCStreamHandler: ChannelDuplexHandler, DeadlineWatched {
       trailers = fields
     }
     headersSent = true
-    context.write(wrapOutboundOut(.headers(.init(headers: trailers, endStream: true))), promise: nil)
-    endRequestsEarly(context: context)
-    context.flush()
-  }
-
-  /// Tells a caller that is still sending to stop: the reply is complete.
-  private func endRequestsEarly(context: ChannelHandlerContext) {
-    guard !requestsEnded else { return }
-    context.write(wrapOutboundOut(.rstStream(.noError)), promise: nil)
+    connection.write(.headers(.init(headers: trailers, endStream: true)), on: id)
+    if !requestsEnded {
+      // The caller is still sending: tell it to stop, the reply is complete.
+      connection.write(.rstStream(.noError), on: id)
+    }
+    connection.flushSoon()
   }
 }
 

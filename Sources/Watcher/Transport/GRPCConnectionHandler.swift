@@ -1,0 +1,158 @@
+import NIOCore
+import NIOHTTP2
+
+/// Serves the gRPC calls of one HTTP/2 connection: `NIOHTTP2Handler`, set up without a stream
+/// multiplexer, hands it every frame, and it keeps one ``GRPCStream`` per open stream.
+///
+/// A stream is a plain object rather than a child channel with its own pipeline: creating,
+/// registering and closing a channel per call cost more than the rest of a small call. What
+/// the multiplexer did besides, this does too: it gives back flow-control windows (the
+/// connection's as DATA arrives, a stream's as its handler takes the messages, see
+/// ``InboundWindow``), ends the stream's work when NIOHTTP2 says the stream closed, and ends
+/// every call when the connection goes.
+///
+/// Replies of the calls finishing in one event-loop tick go to NIOHTTP2 with one flush.
+final class GRPCConnectionHandler: ChannelDuplexHandler {
+  typealias InboundIn = HTTP2Frame
+  typealias OutboundIn = HTTP2Frame
+  typealias OutboundOut = HTTP2Frame
+
+  private let methods: [String: GRPCMethod]
+  private let maxMessageBytes: Int
+  private let windowSize: Int
+  private let executor: EventLoopTaskExecutor
+  private let deadlines: DeadlineWatch
+  private var streams: [HTTP2StreamID: GRPCStream] = [:]
+  private var connectionWindow: InboundWindow
+  private var context: ChannelHandlerContext?
+  /// Frames written by the streams since the last flush, passed to NIOHTTP2 together with a flush
+  /// (NIOHTTP2's outbound buffers expect every frame written to be flushed at once: a control
+  /// frame left unflushed could be passed by a later DATA frame).
+  private var pending = CircularBuffer<(frame: HTTP2Frame, promise: EventLoopPromise<Void>?)>()
+  private var flushScheduled = false
+
+  /// Creates the handler of a connection on `eventLoop`. `windowSize` is the flow-control window
+  /// of the connection and of each stream, as the connection's settings announce it.
+  init(methods: [String: GRPCMethod], maxMessageBytes: Int, windowSize: Int, eventLoop: any EventLoop) {
+    self.methods = methods
+    self.maxMessageBytes = maxMessageBytes
+    self.windowSize = windowSize
+    self.executor = EventLoopTaskExecutor(eventLoop)
+    self.deadlines = DeadlineWatch(eventLoop: eventLoop)
+    self.connectionWindow = InboundWindow(target: windowSize)
+  }
+
+  /// How many streams have a call object: for tests.
+  var openStreamCount: Int { streams.count }
+
+  func handlerAdded(context: ChannelHandlerContext) {
+    self.context = context
+  }
+
+  func handlerRemoved(context: ChannelHandlerContext) {
+    closeAllStreams()
+    self.context = nil
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    closeAllStreams()
+    context.fireChannelInactive()
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    let frame = unwrapInboundIn(data)
+    switch frame.payload {
+    case .headers:
+      let stream: GRPCStream
+      if let open = streams[frame.streamID] {
+        stream = open
+      } else {
+        stream = GRPCStream(
+          id: frame.streamID, connection: self, methods: methods, executor: executor, deadlines: deadlines,
+          maxMessageBytes: maxMessageBytes, windowSize: windowSize)
+        streams[frame.streamID] = stream
+      }
+      stream.receive(frame.payload)
+    case .data:
+      streams[frame.streamID]?.receive(frame.payload)
+    default:
+      // Everything else is the connection's (SETTINGS, PING, GOAWAY, WINDOW_UPDATE: NIOHTTP2 does
+      // them) or ends a stream (RST_STREAM: NIOHTTP2 says so with StreamClosedEvent).
+      break
+    }
+  }
+
+  func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    switch event {
+    case let closed as StreamClosedEvent:
+      streams.removeValue(forKey: closed.streamID)?.closed()
+    case let update as NIOHTTP2WindowUpdatedEvent:
+      guard let size = update.inboundWindowSize else { break }
+      if update.streamID == .rootStream {
+        if let increment = connectionWindow.sizeChanged(to: size) {
+          write(.windowUpdate(windowSizeIncrement: increment), on: .rootStream)
+          flushSoon()
+        }
+      } else {
+        streams[update.streamID]?.inboundWindowChanged(to: size)
+      }
+    case let change as NIOHTTP2BulkStreamWindowChangeEvent:
+      for stream in streams.values { stream.initialWindowChanged(by: change.delta) }
+    default:
+      break
+    }
+    context.fireUserInboundEventTriggered(event)
+  }
+
+  func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    // NIOHTTP2 has already answered a protocol error: RST_STREAM for a stream's (and the stream
+    // closes), GOAWAY for the connection's. The calls of other streams go on.
+    context.fireErrorCaught(error)
+  }
+
+  // MARK: For the streams
+
+  /// Queues a frame of stream `id`; it leaves with the next ``flushSoon()``.
+  func write(_ payload: HTTP2Frame.FramePayload, on id: HTTP2StreamID, promise: EventLoopPromise<Void>? = nil) {
+    guard context != nil else {
+      promise?.fail(ChannelError.ioOnClosedChannel)
+      return
+    }
+    pending.append((HTTP2Frame(streamID: id, payload: payload), promise))
+  }
+
+  /// Passes the queued frames on once the current event-loop tick's work is done, so that the
+  /// replies of every call finishing in it are encoded and sent together.
+  func flushSoon() {
+    guard !flushScheduled, let context else { return }
+    flushScheduled = true
+    let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+    context.eventLoop.execute {
+      handler.value.writePending()
+    }
+  }
+
+  private func writePending() {
+    flushScheduled = false
+    guard let context else { return }
+    // Writing may close streams, whose events may queue more frames: go on until none is left.
+    while !pending.isEmpty {
+      let frames = pending
+      pending.removeAll(keepingCapacity: true)
+      for (frame, promise) in frames {
+        context.write(wrapOutboundOut(frame), promise: promise)
+      }
+      context.flush()
+    }
+  }
+
+  private func closeAllStreams() {
+    let open = streams.values
+    streams.removeAll()
+    for stream in open { stream.closed() }
+    let unsent = pending
+    pending.removeAll()
+    for (_, promise) in unsent { promise?.fail(ChannelError.ioOnClosedChannel) }
+    deadlines.stop()
+  }
+}
