@@ -30,10 +30,16 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
   /// frame left unflushed could be passed by a later DATA frame).
   private var pending = CircularBuffer<(frame: HTTP2Frame, promise: EventLoopPromise<Void>?)>()
   private var flushScheduled = false
+  private let liveStreams: LiveCount
 
   /// Creates the handler of a connection on `eventLoop`. `windowSize` is the flow-control window
   /// of the connection and of each stream, as the connection's settings announce it.
-  init(methods: [String: GRPCMethod], maxMessageBytes: Int, windowSize: Int, eventLoop: any EventLoop) {
+  /// `liveStreams` counts the stream objects.
+  init(
+    methods: [String: GRPCMethod], maxMessageBytes: Int, windowSize: Int, eventLoop: any EventLoop,
+    liveStreams: LiveCount
+  ) {
+    self.liveStreams = liveStreams
     self.methods = methods
     self.maxMessageBytes = maxMessageBytes
     self.windowSize = windowSize
@@ -41,9 +47,6 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
     self.deadlines = DeadlineWatch(eventLoop: eventLoop)
     self.connectionWindow = InboundWindow(target: windowSize)
   }
-
-  /// How many streams have a call object: for tests.
-  var openStreamCount: Int { streams.count }
 
   func handlerAdded(context: ChannelHandlerContext) {
     self.context = context
@@ -69,7 +72,7 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
       } else {
         stream = GRPCStream(
           id: frame.streamID, connection: self, methods: methods, executor: executor, deadlines: deadlines,
-          maxMessageBytes: maxMessageBytes, windowSize: windowSize)
+          maxMessageBytes: maxMessageBytes, windowSize: windowSize, liveStreams: liveStreams)
         streams[frame.streamID] = stream
       }
       stream.receive(frame.payload)

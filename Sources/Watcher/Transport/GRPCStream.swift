@@ -44,15 +44,20 @@ final class GRPCStream: DeadlineWatched {
   private var limit: TimeLimit?
 
   private let maxMessageBytes: Int
+  private let liveStreams: LiveCount
 
   /// Creates the call of stream `id` on `connection`; `maxMessageBytes` is `MAX_MESSAGE_BYTES`,
   /// the largest input (a request message may be somewhat larger: it carries `Info` too).
   /// `executor` runs the calls and `deadlines` keeps their deadlines, both on the connection's
-  /// event loop; `windowSize` is the stream's flow-control window.
+  /// event loop; `windowSize` is the stream's flow-control window; `liveStreams` counts the
+  /// stream objects.
   init(
     id: HTTP2StreamID, connection: GRPCConnectionHandler, methods: [String: GRPCMethod],
-    executor: EventLoopTaskExecutor, deadlines: DeadlineWatch, maxMessageBytes: Int, windowSize: Int
+    executor: EventLoopTaskExecutor, deadlines: DeadlineWatch, maxMessageBytes: Int, windowSize: Int,
+    liveStreams: LiveCount
   ) {
+    self.liveStreams = liveStreams
+    liveStreams.increment()
     self.id = id
     self.connection = connection
     self.methods = methods
@@ -61,6 +66,10 @@ final class GRPCStream: DeadlineWatched {
     self.maxMessageBytes = maxMessageBytes
     self.reader = GRPCMessageReader(maxMessageBytes: Self.largestRequestMessage(maxMessageBytes: maxMessageBytes))
     self.window = InboundWindow(target: windowSize)
+  }
+
+  deinit {
+    liveStreams.decrement()
   }
 
   /// The largest request message read: `MAX_MESSAGE_BYTES` plus room for the rest of the
@@ -74,6 +83,8 @@ final class GRPCStream: DeadlineWatched {
   func closed() {
     finished = true
     connection = nil
+    // The deadline keeper refers to this stream: let go of it, or the stream is never freed.
+    call = CallMetadata()
     running?.cancel()
     running = nil
     cancelDeadline()

@@ -20,6 +20,8 @@ final class HTTP2Endpoint: Endpoint {
   private let group: MultiThreadedEventLoopGroup
   private let bound: EventLoopPromise<any Channel>
   private let connections = ConnectionSet()
+  /// How many calls' stream objects exist, on every connection: ended ones must be let go.
+  let liveStreams = LiveCount()
 
   /// The largest number of calls one connection may have open at once (HTTP/2
   /// `SETTINGS_MAX_CONCURRENT_STREAMS`); `MAX_INFLIGHT` bounds the calls of all connections.
@@ -46,9 +48,9 @@ final class HTTP2Endpoint: Endpoint {
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
       .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
       .childChannelOption(.maxMessagesPerRead, value: 16)
-      .childChannelInitializer { [connections, methods, maxMessageBytes] channel in
+      .childChannelInitializer { [connections, methods, maxMessageBytes, liveStreams] channel in
         channel.eventLoop.makeCompletedFuture {
-          try Self.configure(channel, methods: methods, maxMessageBytes: maxMessageBytes)
+          try Self.configure(channel, methods: methods, maxMessageBytes: maxMessageBytes, liveStreams: liveStreams)
           connections.add(channel)
         }
       }
@@ -75,18 +77,6 @@ final class HTTP2Endpoint: Endpoint {
     return MeshAddress.text(host: address.ipAddress ?? host, port: port)
   }
 
-  /// How many streams of all open connections still have a call object; for tests, which
-  /// check that every ended stream is let go.
-  func openStreamCount() async throws -> Int {
-    var count = 0
-    for channel in connections.all {
-      count += try await channel.eventLoop.submit {
-        try channel.pipeline.syncOperations.handler(type: GRPCConnectionHandler.self).openStreamCount
-      }.get()
-    }
-    return count
-  }
-
   func beginGracefulShutdown() {
     bound.futureResult.whenSuccess { listener in
       listener.close(promise: nil)
@@ -96,7 +86,7 @@ final class HTTP2Endpoint: Endpoint {
 
   /// Sets up one accepted connection: HTTP/2, connection management, the calls.
   private static func configure(
-    _ channel: any Channel, methods: [String: GRPCMethod], maxMessageBytes: Int
+    _ channel: any Channel, methods: [String: GRPCMethod], maxMessageBytes: Int, liveStreams: LiveCount
   ) throws {
     var connection = NIOHTTP2Handler.ConnectionConfiguration()
     connection.initialSettings = [
@@ -113,8 +103,20 @@ final class HTTP2Endpoint: Endpoint {
     try sync.addHandler(manager)
     try sync.addHandler(
       GRPCConnectionHandler(
-        methods: methods, maxMessageBytes: maxMessageBytes, windowSize: windowSize, eventLoop: channel.eventLoop))
+        methods: methods, maxMessageBytes: maxMessageBytes, windowSize: windowSize, eventLoop: channel.eventLoop,
+        liveStreams: liveStreams))
   }
+}
+
+/// How many objects of a kind exist, counted by their initializers and deinitializers.
+final class LiveCount: Sendable {
+  private let count = Atomic(0)
+
+  /// The number now.
+  var value: Int { count.load(ordering: .relaxed) }
+
+  func increment() { count.add(1, ordering: .relaxed) }
+  func decrement() { count.subtract(1, ordering: .relaxed) }
 }
 
 /// The open connections of an endpoint, to quiesce or close them all and to wait for them.
