@@ -98,7 +98,6 @@ final class HTTP2Endpoint: Endpoint {
       eventLoop: channel.eventLoop,
       configuration: .init(maxIdleTime: nil, maxAge: nil, maxGraceTime: nil, keepalive: nil))
     let sync = channel.pipeline.syncOperations
-    try sync.addHandler(FlushCoalescingHandler())
     try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connection))
     try sync.addHandler(manager)
     try sync.addHandler(
