@@ -161,6 +161,9 @@ let package = Package(
       name: "CJPEGRows",
       dependencies: ["CLibJPEG"]
     ),
+    // One HTTP GET with libcurl (Debian: libcurl4-openssl-dev to build, libcurl4 to run), loaded
+    // with dlopen on first use: a watcher that does not crawl loads none of libcurl's libraries.
+    .target(name: "CCurlFetch"),
     // PNG reading with libpng's classic API, which needs setjmp: C.
     .target(
       name: "CPNGReader",
@@ -184,7 +187,7 @@ let package = Package(
     // The example handlers of the OpenFx workshop: HandlerKit and C libraries only.
     .target(
       name: "Examples",
-      dependencies: ["HandlerKit", "HTMLLinks", "Imaging", "SparkML"],
+      dependencies: ["HandlerKit", "CCurlFetch", "HTMLLinks", "Imaging", "SparkML"],
       exclude: ["Sentiment/LEXICON-NOTICE.md"],
       resources: [.copy("Sentiment/en-sentiment.xml"), .copy("Spark")],
       swiftSettings: swiftSettings

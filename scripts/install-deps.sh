@@ -7,9 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the build needs (C libraries of the examples go here).
-build_apt_packages=(libxml2-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev pkg-config)
+build_apt_packages=(libxml2-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libcurl4-openssl-dev pkg-config)
 # Debian packages the tests need beside the build's.
-test_apt_packages=(python3 python3-venv python3-pip nghttp2-client golang-go mosquitto libcurl4 libcurl4-openssl-dev ca-certificates)
+test_apt_packages=(python3 python3-venv python3-pip nghttp2-client golang-go mosquitto libcurl4 ca-certificates)
 
 with_tests=false
 [[ "${1:-}" == "--test" ]] && with_tests=true

@@ -5,9 +5,9 @@ import Testing
 
 @testable import Examples
 
-/// The crawler's parts without a network; the end-to-end test compares whole pages with
-/// BeautifulSoup.
-@Suite("crawler")
+/// The crawler's parts, and its fetch stopping when the call is cancelled; the end-to-end test
+/// compares whole pages with BeautifulSoup and checks the fetch's failures.
+@Suite("crawler", .timeLimit(.minutes(1)))
 struct CrawlerTests {
   func texts(_ html: String, encoding: String = "UTF-8") -> [String] {
     IssueLinks.texts(html: Array(html.utf8), encoding: encoding, limit: 20)
@@ -48,6 +48,32 @@ struct CrawlerTests {
       }
       #expect(error?.code == .invalidArgument)
     }
+  }
+
+  @Test func aCancelledCallStopsItsFetch() async throws {
+    // A loopback listener that never answers: the kernel accepts the connection, nobody reads.
+    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    #expect(listener >= 0)
+    defer { close(listener) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+      pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+        bind(listener, address, length) == 0 && listen(listener, 4) == 0 && getsockname(listener, address, &length) == 0
+      }
+    }
+    #expect(bound)
+    let url = "http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))/"
+    let crawler = Crawler(settings: .init(timeout: .seconds(30)))
+    let start = ContinuousClock.now
+    let fetch = Task { try await crawler.handle(Request(url), context: Context()) }
+    try await Task.sleep(for: .milliseconds(300))
+    fetch.cancel()
+    let error = await #expect(throws: HandlerError.self) { _ = try await fetch.value }
+    #expect(error?.code == .cancelled, "\(String(describing: error))")
+    #expect(ContinuousClock.now - start < .seconds(10))
   }
 
   @Test func settingsComeFromTheEnvironment() throws {

@@ -1,10 +1,8 @@
+import CCurlFetch
+import Dispatch
 import Foundation
 import HTMLLinks
 import HandlerKit
-
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// The seed's `crawler`: fetches a page and replies with its first 20 `a.issue` links as
 /// `"<n>,<text>"` lines, as `requests.get(url).text` + BeautifulSoup(`html.parser`) did.
@@ -104,153 +102,104 @@ struct Page {
   var charset: String?
 }
 
-/// Fetches a page with URLSession: redirects followed up to a bound (a loop is an error), the
-/// body capped, the whole fetch bounded in time; failures are ``HandlerError``s with the URL.
+/// Fetches a page with libcurl, loaded on first use (``CCurlFetch``), so that a watcher that
+/// never crawls does not load it: redirects are followed here up to a bound (a loop is an error,
+/// and only http and https are followed), the body is capped, the whole fetch is bounded in time
+/// and stops when the call is cancelled; failures are ``HandlerError``s naming the URL.
 struct PageFetcher {
   let settings: Crawler.Settings
 
   func fetch(_ url: URL) async throws -> Page {
-    let delegate = FetchDelegate(settings: settings, url: url)
-    let configuration = URLSessionConfiguration.ephemeral
-    configuration.timeoutIntervalForRequest = Double(settings.timeout.components.seconds) + 1
-    configuration.timeoutIntervalForResource = Double(settings.timeout.components.seconds) + 1
-    let session = URLSession(configuration: configuration, delegate: delegate, delegateQueue: nil)
-    defer { session.finishTasksAndInvalidate() }
+    var reason = [CChar](repeating: 0, count: 256)
+    guard fx_fetch_load(&reason, reason.count) == 0 else {
+      throw HandlerError(.unavailable, String(decoding: reason.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+    }
+    let deadline = ContinuousClock.now + settings.timeout
+    var address = url.absoluteString
+    var visited: Set<String> = [address]
+    while true {
+      let remaining = deadline - .now
+      guard remaining > .zero else { throw timedOut(url) }
+      let response = try await get(address, within: remaining, of: url)
+      if (300..<400).contains(response.status), let target = response.redirect {
+        try followable(target, visited: visited, from: url)
+        visited.insert(target)
+        address = target
+        continue
+      }
+      guard (200..<300).contains(response.status) else {
+        let code: HandlerError.Code = response.status == 404 || response.status == 410 ? .notFound : .unavailable
+        throw HandlerError(code, "fetching \(address) answered HTTP \(response.status)")
+      }
+      return Page(body: response.body, charset: response.contentType.flatMap(Self.charset(ofContentType:)))
+    }
+  }
+
+  /// Refuses a redirect to `target` that loops, goes past the bound or leaves http(s).
+  private func followable(_ target: String, visited: Set<String>, from url: URL) throws {
+    if visited.contains(target) {
+      throw HandlerError(.failedPrecondition, "fetching \(url) ran into a redirect loop at \(target)")
+    }
+    if visited.count > settings.maxRedirects {
+      throw HandlerError(.failedPrecondition, "fetching \(url) took more than \(settings.maxRedirects) redirects")
+    }
+    let scheme = URL(string: target)?.scheme?.lowercased() ?? ""
+    guard ["http", "https"].contains(scheme) else {
+      throw HandlerError(.failedPrecondition, "fetching \(url) was redirected to a non-http URL \(target)")
+    }
+  }
+
+  /// One response, as libcurl gave it.
+  private struct Response: Sendable {
+    var status: Int
+    var contentType: String?
+    var redirect: String?
+    var body: [UInt8]
+  }
+
+  /// GETs `address` on a thread of its own (libcurl blocks), stopping it if the call is cancelled.
+  private func get(_ address: String, within timeout: Duration, of url: URL) async throws -> Response {
+    let flag = CancelFlag()
+    let settings = self.settings
+    let milliseconds = max(1, Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
     return try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { continuation in
-        delegate.start(session: session, continuation: continuation)
+        DispatchQueue.global().async {
+          var result = fx_fetch_result()
+          defer { fx_fetch_result_free(&result) }
+          let outcome = fx_fetch_get(address, milliseconds, settings.maxBytes, flag.pointer, &result)
+          if result.cancelled != 0 {
+            continuation.resume(throwing: HandlerError(.cancelled, "the fetch of \(url) was cancelled"))
+          } else if result.too_large != 0 {
+            continuation.resume(
+              throwing: HandlerError(
+                .resourceExhausted, "the page at \(url) is larger than \(settings.maxBytes) bytes (CRAWLER_MAX_BYTES)"))
+          } else if result.timed_out != 0 {
+            continuation.resume(throwing: Self.timedOut(url, settings: settings))
+          } else if outcome != 0 {
+            let reason = withUnsafeBytes(of: result.error) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            continuation.resume(throwing: HandlerError(.unavailable, "fetching \(address) failed: \(reason)"))
+          } else {
+            continuation.resume(
+              returning: Response(
+                status: result.status,
+                contentType: result.content_type.map { String(cString: $0) },
+                redirect: result.redirect_url.map { String(cString: $0) },
+                body: result.body.map { Array(UnsafeBufferPointer(start: $0, count: result.body_length)) } ?? []))
+          }
+        }
       }
     } onCancel: {
-      delegate.cancel(with: HandlerError(.cancelled, "the fetch of \(url) was cancelled"))
-    }
-  }
-}
-
-/// Collects one data task's response and body, enforcing the crawler's bounds.
-private final class FetchDelegate: NSObject, URLSessionDataDelegate, @unchecked Sendable {
-  private let settings: Crawler.Settings
-  private let url: URL
-  private let lock = NSLock()
-  private var continuation: CheckedContinuation<Page, any Error>?
-  private var task: URLSessionDataTask?
-  private var body: [UInt8] = []
-  private var charset: String?
-  private var visited: Set<String> = []
-  private var failure: HandlerError?
-  private var timer: DispatchWorkItem?
-
-  init(settings: Crawler.Settings, url: URL) {
-    self.settings = settings
-    self.url = url
-    visited.insert(url.absoluteString)
-  }
-
-  func start(session: URLSession, continuation: CheckedContinuation<Page, any Error>) {
-    let task = session.dataTask(with: url)
-    let timer = DispatchWorkItem { [weak self] in
-      guard let self else { return }
-      self.cancel(with: HandlerError(.deadlineExceeded, "fetching \(self.url) took longer than \(self.settings.timeout)"))
-    }
-    lock.withLock {
-      self.continuation = continuation
-      self.task = task
-      self.timer = timer
-    }
-    DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(settings.timeout.components.seconds * 1_000_000_000 + settings.timeout.components.attoseconds / 1_000_000_000)), execute: timer)
-    task.resume()
-  }
-
-  func cancel(with error: HandlerError) {
-    record(error)
-    lock.withLock { task }?.cancel()
-  }
-
-  /// Keeps the first failure; it is what the caller sees when the task completes.
-  private func record(_ error: HandlerError) {
-    lock.withLock {
-      if failure == nil { failure = error }
+      flag.set()
     }
   }
 
-  func urlSession(
-    _ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-    newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void
-  ) {
-    let target = request.url?.absoluteString ?? ""
-    let problem = lock.withLock { () -> HandlerError? in
-      if visited.contains(target) {
-        return HandlerError(.failedPrecondition, "fetching \(url) ran into a redirect loop at \(target)")
-      }
-      if visited.count > settings.maxRedirects {
-        return HandlerError(.failedPrecondition, "fetching \(url) took more than \(settings.maxRedirects) redirects")
-      }
-      if let scheme = request.url?.scheme?.lowercased(), !["http", "https"].contains(scheme) {
-        return HandlerError(.failedPrecondition, "fetching \(url) was redirected to a non-http URL \(target)")
-      }
-      visited.insert(target)
-      return nil
-    }
-    if let problem {
-      // Refuse the redirect only: cancelling the task inside this callback crashes
-      // FoundationNetworking ("Received callback for HTTP redirection, but we're not waiting
-      // for it"). The task then ends with the redirect as its response.
-      record(problem)
-      completionHandler(nil)
-    } else {
-      completionHandler(request)
-    }
+  private func timedOut(_ url: URL) -> HandlerError {
+    Self.timedOut(url, settings: settings)
   }
 
-  func urlSession(
-    _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-    completionHandler: @escaping (URLSession.ResponseDisposition) -> Void
-  ) {
-    guard let http = response as? HTTPURLResponse else {
-      completionHandler(.allow)
-      return
-    }
-    guard (200..<300).contains(http.statusCode) else {
-      let code: HandlerError.Code = http.statusCode == 404 || http.statusCode == 410 ? .notFound : .unavailable
-      cancel(with: HandlerError(code, "fetching \(http.url ?? url) answered HTTP \(http.statusCode)"))
-      completionHandler(.cancel)
-      return
-    }
-    if let contentType = http.value(forHTTPHeaderField: "Content-Type") {
-      lock.withLock { charset = Self.charset(ofContentType: contentType) }
-    }
-    if http.expectedContentLength > Int64(settings.maxBytes) {
-      cancel(with: tooLarge(http.expectedContentLength))
-      completionHandler(.cancel)
-      return
-    }
-    completionHandler(.allow)
-  }
-
-  func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-    let size = lock.withLock { () -> Int in
-      body.append(contentsOf: data)
-      return body.count
-    }
-    if size > settings.maxBytes { cancel(with: tooLarge(Int64(size))) }
-  }
-
-  func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-    let (continuation, timer, failure, page) = lock.withLock {
-      defer { self.continuation = nil }
-      return (self.continuation, self.timer, self.failure, Page(body: body, charset: charset))
-    }
-    timer?.cancel()
-    if let failure {
-      continuation?.resume(throwing: failure)
-    } else if let error {
-      continuation?.resume(throwing: HandlerError(.unavailable, "fetching \(url) failed: \(error.localizedDescription)"))
-    } else {
-      continuation?.resume(returning: page)
-    }
-  }
-
-  private func tooLarge(_ size: Int64) -> HandlerError {
-    HandlerError(.resourceExhausted, "the page at \(url) is larger than \(settings.maxBytes) bytes (CRAWLER_MAX_BYTES)")
+  private static func timedOut(_ url: URL, settings: Crawler.Settings) -> HandlerError {
+    HandlerError(.deadlineExceeded, "fetching \(url) took longer than \(settings.timeout)")
   }
 
   /// `text/html; charset=EUC-KR` → `EUC-KR`.
@@ -262,5 +211,24 @@ private final class FetchDelegate: NSObject, URLSessionDataDelegate, @unchecked 
       return charset.isEmpty ? nil : charset
     }
     return nil
+  }
+}
+
+/// The flag a transfer polls to know it should stop: C memory, as libcurl's callback reads it.
+private final class CancelFlag: @unchecked Sendable {
+  /// Set through ``set()`` only; read by the transfer's thread.
+  let pointer: UnsafeMutablePointer<Int32>
+
+  init() {
+    pointer = .allocate(capacity: 1)
+    pointer.initialize(to: 0)
+  }
+
+  deinit {
+    pointer.deallocate()
+  }
+
+  func set() {
+    fx_fetch_flag_set(pointer)
   }
 }
