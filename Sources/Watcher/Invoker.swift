@@ -11,7 +11,15 @@ package enum DeadlineKeeper: Sendable {
   /// The transport, told the deadline and the error to end the call with: at the deadline it
   /// answers with that error and cancels the call's task. The handler runs in the caller's
   /// task, with no second task, timer or continuation of the invoker's.
-  case transport(@Sendable (_ deadline: ContinuousClock.Instant, _ limit: TimeLimit) -> Void)
+  case transport(any DeadlineTransport)
+}
+
+/// A transport that ends a call at its deadline (``DeadlineKeeper/transport(_:)``). A protocol
+/// rather than a closure: a value holding one reference fits in the existential, so telling
+/// the transport costs no allocation per call.
+package protocol DeadlineTransport: Sendable {
+  /// Ends the call at `deadline`, with `limit`'s error, unless it ended before.
+  func endCall(at deadline: ContinuousClock.Instant, limit: TimeLimit)
 }
 
 /// The time limit a call runs under and where it came from (`Info.Timeout`, the caller's
@@ -206,19 +214,20 @@ package struct Invoker: Sendable {
           "the input (\(request.input.count) bytes) is larger than MAX_MESSAGE_BYTES (\(maxMessageBytes))")
       }
       let limit = try timeLimit(infoTimeout: request.info.timeout, callerTimeout: callerTimeout)
-      let context = Context(
-        requestID: requestID.flatMap(Self.acceptableRequestID) ?? Context.makeRequestID(),
-        functionName: request.info.functionName.isEmpty ? functionName : request.info.functionName,
-        deadline: limit.map { start + $0.duration },
-        logger: logger,
-        mesh: mesh
-      )
+      let name = request.info.functionName.isEmpty ? functionName : request.info.functionName
+      let deadline = limit.map { start + $0.duration }
+      let context =
+        if let given = requestID.flatMap(Self.acceptableRequestID) {
+          Context(requestID: given, functionName: name, deadline: deadline, logger: logger, mesh: mesh)
+        } else {
+          Context(functionName: name, deadline: deadline, logger: logger, mesh: mesh)
+        }
       try admit()
-      guard case .transport(let keep) = deadlineKeeper, let limit, let deadline = context.deadline else {
+      guard case .transport(let transport) = deadlineKeeper, let limit, let deadline = context.deadline else {
         return AdmittedCall(context: context, method: method, start: start, limit: limit, transportKeepsDeadline: false)
       }
       let call = AdmittedCall(context: context, method: method, start: start, limit: limit, transportKeepsDeadline: true)
-      keep(deadline, limit)
+      transport.endCall(at: deadline, limit: limit)
       return call
     } catch {
       logCall(Context(requestID: requestID ?? "-", logger: logger), method: method, start: start, outcome: error.code.rawValue)
@@ -324,7 +333,7 @@ package struct Invoker: Sendable {
 
   /// Counts the call in the metrics and logs it at debug.
   private func logCall(_ context: Context, method: String, start: ContinuousClock.Instant, outcome: String) {
-    let debug = context.logger.logLevel <= .debug
+    let debug = logger.logLevel <= .debug
     guard debug || metrics != nil else { return }
     let elapsed = ContinuousClock.now - start
     metrics?.record(method: method, status: outcome, duration: elapsed)

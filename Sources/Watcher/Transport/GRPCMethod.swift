@@ -108,12 +108,8 @@ enum GRPCMethod: Sendable {
   /// Decodes a request message; bytes that are not one are `invalidArgument`.
   static func decode<Message: SwiftProtobuf.Message>(_ type: Message.Type, _ buffer: ByteBuffer) throws -> Message {
     do {
-      return try buffer.withUnsafeReadableBytes { bytes in
-        guard let base = bytes.baseAddress, bytes.count > 0 else { return Message() }
-        // Decoding copies what it keeps, so the buffer's bytes need not outlive this closure.
-        let view = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: bytes.count, deallocator: .none)
-        return try Message(serializedBytes: view)
-      }
+      // Decoding copies what it keeps, so it reads the buffer in place.
+      return try Message(serializedBytes: ProtobufBytes(buffer: buffer))
     } catch {
       throw HandlerError(
         .invalidArgument, "the request is not a valid \(Message.protoMessageName) message (\(error))")
@@ -140,5 +136,33 @@ struct GatewayRequests: Sendable {
         "function \"\(message.service.prefix(128))\" is not served here; this watcher serves \"\(functionName)\"")
     }
     return Request(input: message.input, info: Info(functionName: message.service, trigger: Trigger(name: "grpc")))
+  }
+}
+
+/// A `ByteBuffer`'s readable bytes as swift-protobuf reads them: decoding from it needs no copy
+/// and no `Data`.
+struct ProtobufBytes: SwiftProtobufContiguousBytes {
+  var buffer: ByteBuffer
+
+  init(buffer: ByteBuffer) {
+    self.buffer = buffer
+  }
+
+  init(repeating byte: UInt8, count: Int) {
+    buffer = ByteBuffer(repeating: byte, count: count)
+  }
+
+  init<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+    buffer = ByteBuffer(bytes: bytes)
+  }
+
+  var count: Int { buffer.readableBytes }
+
+  func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+    try buffer.withUnsafeReadableBytes(body)
+  }
+
+  mutating func withUnsafeMutableBytes<Result>(_ body: (UnsafeMutableRawBufferPointer) throws -> Result) rethrows -> Result {
+    try buffer.withUnsafeMutableReadableBytes(body)
   }
 }

@@ -35,7 +35,9 @@ final class GRPCStream: DeadlineWatched {
   private var call = CallMetadata()
   private var unaryMessage: ByteBuffer?
   private var messagesReceived = 0
-  private var waiting = CircularBuffer<ByteBuffer>()
+  /// Request messages of a streaming call waiting for the handler; made for the first one (a
+  /// unary call never needs it).
+  private var waiting: CircularBuffer<ByteBuffer>?
   private var requestsEnded = false
   private var running: Task<Void, Never>?
   private var headersSent = false
@@ -72,6 +74,8 @@ final class GRPCStream: DeadlineWatched {
     liveStreams.decrement()
   }
 
+  private var waitingCount: Int { waiting?.count ?? 0 }
+
   /// The largest request message read: `MAX_MESSAGE_BYTES` plus room for the rest of the
   /// request, so an input just over the limit is refused by the pipeline with its message.
   static func largestRequestMessage(maxMessageBytes: Int) -> Int {
@@ -88,7 +92,7 @@ final class GRPCStream: DeadlineWatched {
     running?.cancel()
     running = nil
     cancelDeadline()
-    waiting.removeAll()
+    waiting = nil
   }
 
   /// A HEADERS or DATA frame of this stream arrived.
@@ -104,7 +108,7 @@ final class GRPCStream: DeadlineWatched {
     case .data(let frame):
       if frame.endStream { requestsEnded = true }
       guard !finished, method != nil, case .byteBuffer(let bytes) = frame.data else { return }
-      if waiting.count >= Self.maximumWaitingMessages {
+      if waitingCount >= Self.maximumWaitingMessages {
         window.hold(bytes.readableBytes + (frame.paddingBytes.map { $0 + 1 } ?? 0))
       }
       reader.append(bytes)
@@ -167,10 +171,23 @@ final class GRPCStream: DeadlineWatched {
   /// Ends the call at the deadline the invoker works out: the stream answers with the invoker's
   /// error and cancels the call's task, which keeps its MAX_INFLIGHT slot until it really ends.
   private func deadlineKeeper() -> DeadlineKeeper {
-    let loop = executor.eventLoop
-    let handler = NIOLoopBound(self, eventLoop: loop)
-    return .transport { deadline, limit in
-      loop.executeOnLoop { handler.value.endCall(at: deadline, limit: limit) }
+    .transport(DeadlineEnforcer(stream: self))
+  }
+
+  /// Tells the stream its call's deadline, on the stream's event loop.
+  private struct DeadlineEnforcer: DeadlineTransport, @unchecked Sendable {
+    /// Used on its event loop only: directly when the call's task runs there (as it does,
+    /// unless the handler moved it), else through the loop.
+    let stream: GRPCStream
+
+    func endCall(at deadline: ContinuousClock.Instant, limit: TimeLimit) {
+      let loop = stream.executor.eventLoop
+      if loop.inEventLoop {
+        stream.endCall(at: deadline, limit: limit)
+      } else {
+        let stream = NIOLoopBound(stream, eventLoop: loop)
+        loop.execute { stream.value.endCall(at: deadline, limit: limit) }
+      }
     }
   }
 
@@ -204,7 +221,8 @@ final class GRPCStream: DeadlineWatched {
       }
       messagesReceived += 1
       if method.streamsRequests {
-        waiting.append(message)
+        if waiting == nil { waiting = CircularBuffer(initialCapacity: 4) }
+        waiting!.append(message)
         runNextWaitingMessage()
       } else if messagesReceived > 1 {
         return finish(GRPCStatus(.internalError, "more than one request message for a unary call"))
@@ -222,7 +240,7 @@ final class GRPCStream: DeadlineWatched {
     }
     switch method {
     case .eachRequest:
-      if running == nil && waiting.isEmpty { finish(.ok) }
+      if running == nil && waitingCount == 0 { finish(.ok) }
     case .unary(let body):
       guard let message = unaryMessage else {
         return finish(GRPCStatus(.internalError, "a unary call needs one request message"))
@@ -244,8 +262,8 @@ final class GRPCStream: DeadlineWatched {
   }
 
   private func runNextWaitingMessage() {
-    guard running == nil, !finished, case .eachRequest(let body) = method, let message = waiting.popFirst() else { return }
-    if window.held > 0 && waiting.count < Self.maximumWaitingMessages {
+    guard running == nil, !finished, case .eachRequest(let body) = method, let message = waiting?.popFirst() else { return }
+    if window.held > 0 && waitingCount < Self.maximumWaitingMessages {
       sendWindowUpdate(window.releaseHeld())
     }
     runTask { [call] in try await body(message, call) } completion: { handler, result in
@@ -260,9 +278,7 @@ final class GRPCStream: DeadlineWatched {
     _ work: @escaping @Sendable () async throws -> Value,
     completion: @escaping (GRPCStream, Result<Value, GRPCStatus>) -> Void
   ) {
-    let executor = self.executor
-    let handler = NIOLoopBound(self, eventLoop: executor.eventLoop)
-    let completion = NIOLoopBound(completion, eventLoop: executor.eventLoop)
+    let end = TaskEnd(stream: self, completion: completion)
     running = Task(executorPreference: executor) {
       let result: Result<Value, GRPCStatus>
       do {
@@ -270,10 +286,29 @@ final class GRPCStream: DeadlineWatched {
       } catch {
         result = .failure(GRPCStatus(converting: error))
       }
-      executor.eventLoop.executeOnLoop {
-        handler.value.running = nil
-        completion.value(handler.value, result)
+      end.deliver(result)
+    }
+  }
+
+  /// Hands a call task's result to its stream, on the stream's event loop: directly when the
+  /// task ends there (as it does, running with the loop as its executor), else through the loop.
+  private struct TaskEnd<Value: Sendable>: @unchecked Sendable {
+    /// Used on its event loop only.
+    let stream: GRPCStream
+    let completion: (GRPCStream, Result<Value, GRPCStatus>) -> Void
+
+    func deliver(_ result: Result<Value, GRPCStatus>) {
+      let loop = stream.executor.eventLoop
+      if loop.inEventLoop {
+        deliverOnLoop(result)
+      } else {
+        loop.execute { deliverOnLoop(result) }
       }
+    }
+
+    private func deliverOnLoop(_ result: Result<Value, GRPCStatus>) {
+      stream.running = nil
+      completion(stream, result)
     }
   }
 
@@ -295,7 +330,7 @@ final class GRPCStream: DeadlineWatched {
       cancelDeadline()
       write(reply)
       connection?.flushSoon()
-      if !waiting.isEmpty {
+      if waitingCount > 0 {
         runNextWaitingMessage()
       } else if requestsEnded {
         finish(.ok)
@@ -366,7 +401,7 @@ final class GRPCStream: DeadlineWatched {
     running?.cancel()
     running = nil
     cancelDeadline()
-    waiting.removeAll()
+    waiting = nil
     let trailers: HPACKHeaders
     if headersSent && status.code == 0 && status.message.isEmpty {
       trailers = Self.okTrailers
@@ -405,12 +440,5 @@ extension GRPCStatus {
   /// The status for whatever a method threw.
   init(converting error: any Error) {
     self.init(HandlerError(converting: error))
-  }
-}
-
-extension EventLoop {
-  /// Runs `body` now when on this loop, else on the loop soon.
-  func executeOnLoop(_ body: @escaping @Sendable () -> Void) {
-    if inEventLoop { body() } else { execute(body) }
   }
 }
