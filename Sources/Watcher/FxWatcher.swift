@@ -102,6 +102,8 @@ public enum FxWatcher {
     logger[metadataKey: "handler"] = "\(chosen.name)"
     for note in notes { logger.notice("\(note)") }
 
+    // The process is the watcher's: large messages' memory stays in the heap while calls run.
+    GlibcMalloc.keepFreedMemoryWhileBusy(environment: environment)
     let watcher = WatcherService(
       configuration: configuration,
       handler: chosen.handler,

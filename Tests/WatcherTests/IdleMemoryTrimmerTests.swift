@@ -46,8 +46,15 @@ struct IdleMemoryTrimmerTests {
 
   #if os(Linux)
   @Test func glibcsTrimIsFoundAndRuns() {
-    #expect(IdleMemoryTrimmer.canTrimMalloc)
-    IdleMemoryTrimmer.trimMalloc()
+    #expect(GlibcMalloc.canTrim)
+    GlibcMalloc.trim()
+  }
+
+  @Test func largeBlocksStayInTheHeapUnlessGlibcTunablesSaysOtherwise() {
+    #expect(!GlibcMalloc.keepFreedMemoryWhileBusy(environment: ["GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=65536"]))
+    #expect(!GlibcMalloc.keepFreedMemoryWhileBusy(environment: ["GLIBC_TUNABLES": "glibc.malloc.trim_threshold=0"]))
+    #expect(GlibcMalloc.keepFreedMemoryWhileBusy(environment: ["GLIBC_TUNABLES": "glibc.malloc.tcache_count=100"]))
+    #expect(GlibcMalloc.keepFreedMemoryWhileBusy(environment: [:]))
   }
   #endif
 }
