@@ -50,6 +50,27 @@ public struct Output: Sendable, Hashable, ExpressibleByStringLiteral {
     }
   }
 
+  /// Whether the output is text, or bytes that are valid UTF-8: what `Call` can reply with.
+  /// (Checks the bytes in place, without making the string ``text`` makes.)
+  public var isValidUTF8: Bool {
+    switch storage {
+    case .text: true
+    case .bytes(let bytes):
+      bytes.withUnsafeBytes { raw in
+        raw.withMemoryRebound(to: UInt8.self) { (try? UTF8Span(validating: $0.span)) != nil }
+      }
+    }
+  }
+
+  /// Calls `body` with the output's bytes (the UTF-8 encoding, for text) in place, without the
+  /// copy ``bytes`` makes of text.
+  public func withUnsafeBytes<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
+    switch storage {
+    case .text(var text): try text.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
+    case .bytes(let bytes): try bytes.withUnsafeBytes(body)
+    }
+  }
+
   /// The size of the output in bytes (of its UTF-8 encoding, for text).
   public var byteCount: Int {
     switch storage {

@@ -121,7 +121,8 @@ package struct Invoker: Sendable {
     }
   }
 
-  /// Runs one call whose reply must be text, as OpenFx's `Call` (a proto3 `string`) requires.
+  /// Runs one call whose reply must be text, as OpenFx's `Call` (a proto3 `string`) requires:
+  /// the output returned is text or valid UTF-8 bytes (kept as they are, not made a string).
   ///
   /// Output that is not valid UTF-8 is an `internalError`, never repaired text.
   package func invokeForText(
@@ -130,7 +131,7 @@ package struct Invoker: Sendable {
     method: String,
     callerTimeout: Duration? = nil,
     deadlineKeeper: DeadlineKeeper = .race
-  ) async throws(HandlerError) -> String {
+  ) async throws(HandlerError) -> Output {
     let call = try begin(request, requestID, method, callerTimeout, deadlineKeeper)
     guard call.runsDirectly else {
       return try await raced(call) { try text(of: try await checkedOutput(request, $0), method: method) }
@@ -273,14 +274,14 @@ package struct Invoker: Sendable {
   }
 
   /// The output as text, for methods that reply with a string.
-  private func text(of output: Output, method: String) throws(HandlerError) -> String {
-    guard let text = output.text else {
+  private func text(of output: Output, method: String) throws(HandlerError) -> Output {
+    guard output.isValidUTF8 else {
       throw HandlerError(
         .internalError,
         "the handler's output (\(output.byteCount) bytes) is not valid UTF-8, and \(method) replies with a string; use CallBytes for binary output"
       )
     }
-    return text
+    return output
   }
 
   /// Takes a slot in the gate or refuses the call at once.

@@ -38,7 +38,8 @@ public struct HandlerTester: Sendable {
 
   /// Calls with text, as `pb.FxWatcher/Call` does; the reply must be text too.
   public func call(_ text: String, info: Info = Info()) async throws(HandlerError) -> String {
-    try await invoker.invokeForText(Request(text, info: info), requestID: nil, method: "Call")
+    // The invoker has checked that the output is valid UTF-8.
+    try await invoker.invokeForText(Request(text, info: info), requestID: nil, method: "Call").text ?? ""
   }
 
   /// Calls with bytes, as `pb.FxWatcher/CallBytes` does.

@@ -40,6 +40,20 @@ struct RequestOutputTests {
     #expect(Output.bytes(Data("ü".utf8)).text == "ü")
   }
 
+  @Test func outputChecksUTF8InPlaceAsStringDoes() {
+    #expect(Output("any text ✓").isValidUTF8)
+    let samples: [[UInt8]] = [
+      Array("héllo ✓ 😀".utf8), [], [0x61, 0xFF], [0xE2, 0x9C], [0xC0, 0x80], [0xED, 0xA0, 0x80],
+      [0xF4, 0x90, 0x80, 0x80], Array(repeating: 0x61, count: 70_000) + [0x80],
+    ]
+    for bytes in samples {
+      let output = Output(bytes: bytes)
+      #expect(output.isValidUTF8 == (String(validating: bytes, as: UTF8.self) != nil), "\(bytes.prefix(8))")
+      #expect(output.withUnsafeBytes { Array($0) } == bytes)
+    }
+    #expect(Output("é").withUnsafeBytes { Array($0) } == [0xC3, 0xA9])
+  }
+
   @Test func infoDefaultsToEmptyFieldsAsOpenFxLeavesThem() {
     let info = Info()
     #expect(info.functionName.isEmpty && info.timeout.isEmpty && info.runtime.isEmpty)

@@ -55,7 +55,7 @@ struct InvokerTests {
     #expect(error?.code == .internalError)
     #expect(error?.message.contains("not valid UTF-8") == true)
     let text = ClosureHandler { _, _ in .bytes(Data("ok ✓".utf8)) }
-    #expect(try await invoker(text).invokeForText(Request(), requestID: nil, method: "Call") == "ok ✓")
+    #expect(try await invoker(text).invokeForText(Request(), requestID: nil, method: "Call").text == "ok ✓")
   }
 
   @Test func logsOneDebugLinePerCallWithRequestIDAndDuration() async throws {

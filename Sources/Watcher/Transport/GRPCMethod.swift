@@ -43,22 +43,22 @@ enum GRPCMethod: Sendable {
     let gateway = GatewayRequests(functionName: invoker.functionName)
     return [
       "/pb.FxWatcher/Call": .unary { message, call in
-        let text = try await invoker.invokeForText(
+        let output = try await invoker.invokeForText(
           Request(try decode(Pb_Request.self, message)), requestID: call.requestID, method: "Call",
           callerTimeout: call.callerTimeout, deadlineKeeper: call.deadlineKeeper)
-        return GRPCFrame.field1Message(text.utf8, allocator: allocator)
+        return GRPCFrame.field1Message(output, allocator: allocator)
       },
       "/pb.FxWatcher/CallBytes": .unary { message, call in
         let output = try await invoker.invoke(
           Request(try decode(Pb_Request.self, message)), requestID: call.requestID, method: "CallBytes",
           callerTimeout: call.callerTimeout, deadlineKeeper: call.deadlineKeeper)
-        return GRPCFrame.field1Message(output.bytes, allocator: allocator)
+        return GRPCFrame.field1Message(output, allocator: allocator)
       },
       "/pb.FxWatcher/Calls": .eachRequest { message, call in
         let output = try await invoker.invoke(
           Request(try decode(Pb_Request.self, message)), requestID: call.requestID, method: "Calls",
           deadlineKeeper: call.deadlineKeeper)
-        return GRPCFrame.field1Message(output.bytes, allocator: allocator)
+        return GRPCFrame.field1Message(output, allocator: allocator)
       },
       "/pb.FxWatcher/CallStream": .serverStreaming { message, call, write in
         let request = Request(try decode(Pb_Request.self, message))
@@ -66,20 +66,20 @@ enum GRPCMethod: Sendable {
           request, requestID: call.requestID, method: "CallStream", callerTimeout: call.callerTimeout,
           deadlineKeeper: call.deadlineKeeper
         ) { output in
-          try await write(GRPCFrame.field1Message(output.bytes, allocator: allocator))
+          try await write(GRPCFrame.field1Message(output, allocator: allocator))
         }
       },
       "/pb.FxGateway/Invoke": .unary { message, call in
-        let text = try await invoker.invokeForText(
+        let output = try await invoker.invokeForText(
           try gateway.request(try decode(Pb_InvokeServiceRequest.self, message)), requestID: call.requestID,
           method: "Invoke", callerTimeout: call.callerTimeout, deadlineKeeper: call.deadlineKeeper)
-        return GRPCFrame.field1Message(text.utf8, allocator: allocator)
+        return GRPCFrame.field1Message(output, allocator: allocator)
       },
       "/pb.FxGateway/Invokes": .eachRequest { message, call in
         let output = try await invoker.invoke(
           try gateway.request(try decode(Pb_InvokeServiceRequest.self, message)), requestID: call.requestID,
           method: "Invokes", deadlineKeeper: call.deadlineKeeper)
-        return GRPCFrame.field1Message(output.bytes, allocator: allocator)
+        return GRPCFrame.field1Message(output, allocator: allocator)
       },
       "/grpc.health.v1.Health/Check": .unary { message, _ in
         let service = try decode(Grpc_Health_V1_HealthCheckRequest.self, message).service

@@ -80,6 +80,11 @@ enum GRPCFrame {
     return buffer
   }
 
+  /// ``field1Message(_:allocator:)`` with a handler's output, copied once from where it is.
+  static func field1Message(_ output: Output, allocator: ByteBufferAllocator) -> ByteBuffer {
+    output.withUnsafeBytes { field1Message($0, allocator: allocator) }
+  }
+
   /// A framed message made of already encoded protobuf bytes.
   static func message(_ encoded: some Collection<UInt8>, allocator: ByteBufferAllocator) -> ByteBuffer {
     var buffer = allocator.buffer(capacity: 5 + encoded.count)
