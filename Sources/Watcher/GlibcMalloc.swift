@@ -8,17 +8,23 @@ import Glibc
 /// By default glibc serves blocks of 128 KiB and more with `mmap` and returns heap memory above
 /// 128 KiB at every `free`, so each large message (a 64 KiB request is gathered into a 128 KiB
 /// buffer) costs fresh pages, their page faults and a `munmap`. With large blocks kept in the
-/// heap (``keepFreedMemoryWhileBusy()``) the 1 MiB echo case ran 36 % more calls/s (A/B, 3
-/// alternations, medians); the small-message cases did not move.
+/// heap (``keepFreedMemoryWhileBusy(environment:)``) the 1 MiB echo case ran 17–40 % more
+/// calls/s (A/B runs, 3 alternations, medians); the small-message cases did not move.
+///
+/// `malloc_trim` cannot shrink the top of the heaps of glibc's per-thread arenas (the event
+/// loops' allocations live there); only a `free` does, above the trim threshold. With 64 MiB,
+/// 35 MB stayed resident after sixteen concurrent 1 MiB calls, idle or not; 16 MiB was as fast
+/// and the idle trim came down to 43 MB (37 MB with glibc's defaults).
 ///
 /// The functions are declared in malloc.h, which the Glibc module leaves out: they are looked
 /// up once, and with another C library there is nothing to do.
 enum GlibcMalloc {
   /// Blocks below this many bytes come from the heap, not from `mmap` (glibc's default: 128 KiB).
   static let mmapThreshold: Int32 = 4 * 1024 * 1024
-  /// Free memory at the top of the heap above this many bytes goes back to the system at once
-  /// (glibc's default: 128 KiB); below it, it waits for the idle trim.
-  static let trimThreshold: Int32 = 64 * 1024 * 1024
+  /// Free memory at the top of a heap above this many bytes goes back to the system at once
+  /// (glibc's default: 128 KiB); below it, it waits for the idle trim (the main arena's) or
+  /// for the next burst (a per-thread arena's).
+  static let trimThreshold: Int32 = 16 * 1024 * 1024
 
   /// Sets ``mmapThreshold`` and ``trimThreshold``, unless `GLIBC_TUNABLES` sets either (an
   /// operator's own choice wins). Returns whether they were set.
