@@ -164,6 +164,13 @@ let package = Package(
     // One HTTP GET with libcurl (Debian: libcurl4-openssl-dev to build, libcurl4 to run), loaded
     // with dlopen on first use: a watcher that does not crawl loads none of libcurl's libraries.
     .target(name: "CCurlFetch"),
+    // The crawler's fetch over CCurlFetch: a target apart from the crawler's, whose libxml2
+    // (system ICU) and Foundation (its own ICU) clash in one compile with more C modules.
+    .target(
+      name: "PageFetch",
+      dependencies: ["CCurlFetch", "HandlerKit"],
+      swiftSettings: swiftSettings
+    ),
     // PNG reading with libpng's classic API, which needs setjmp: C.
     .target(
       name: "CPNGReader",
@@ -187,7 +194,7 @@ let package = Package(
     // The example handlers of the OpenFx workshop: HandlerKit and C libraries only.
     .target(
       name: "Examples",
-      dependencies: ["HandlerKit", "CCurlFetch", "HTMLLinks", "Imaging", "SparkML"],
+      dependencies: ["HandlerKit", "PageFetch", "HTMLLinks", "Imaging", "SparkML"],
       exclude: ["Sentiment/LEXICON-NOTICE.md"],
       resources: [.copy("Sentiment/en-sentiment.xml"), .copy("Spark")],
       swiftSettings: swiftSettings

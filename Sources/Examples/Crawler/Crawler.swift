@@ -1,6 +1,7 @@
 import Foundation
 import HTMLLinks
 import HandlerKit
+import PageFetch
 
 /// The seed's `crawler`: fetches a page and replies with its first 20 `a.issue` links as
 /// `"<n>,<text>"` lines, as `requests.get(url).text` + BeautifulSoup(`html.parser`) did.
@@ -75,7 +76,9 @@ public struct Crawler: Handler {
     else {
       throw HandlerError.invalidArgument("\"\(address.prefix(200))\" is not an http or https URL")
     }
-    let page = try await PageFetcher(settings: settings).fetch(url)
+    let page = try await PageFetcher(
+      timeout: settings.timeout, maxBytes: settings.maxBytes, maxRedirects: settings.maxRedirects
+    ).fetch(url)
     let encoding = page.charset ?? Self.metaCharset(in: page.body) ?? "UTF-8"
     let texts = IssueLinks.texts(html: page.body, encoding: encoding, limit: settings.limit)
     return .text(texts.enumerated().map { "\($0.offset + 1),\($0.element)" }.joined(separator: "\n"))
@@ -91,11 +94,4 @@ public struct Crawler: Handler {
     let value = match[equals...].drop { $0 == "=" || $0 == " " || $0 == "\"" || $0 == "'" || $0.isWhitespace }
     return value.isEmpty ? nil : String(value)
   }
-}
-
-/// One page as fetched.
-struct Page {
-  var body: [UInt8]
-  /// The `charset` of the response's `Content-Type`, if it named one.
-  var charset: String?
 }

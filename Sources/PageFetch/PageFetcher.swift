@@ -1,25 +1,46 @@
-import CCurlFetch
+internal import CCurlFetch
 import Dispatch
 import Foundation
 import HandlerKit
 
-// Kept apart from Crawler.swift: in the same file as the HTMLLinks import (libxml2, built on the
-// system's ICU headers) and Foundation (with an ICU of its own), a clean build failed on the two
-// ICUs' `UErrorCode`.
+// A target of its own: compiled in the crawler's target, next to the HTMLLinks import (libxml2,
+// built on the system's ICU headers) and Foundation (with an ICU of its own), a clean build
+// failed on the two ICUs' `UErrorCode`.
+
+/// One page as fetched.
+public struct Page: Sendable {
+  /// The body as received (decompressed).
+  public var body: [UInt8]
+  /// The `charset` of the response's `Content-Type`, if it named one.
+  public var charset: String?
+}
 
 /// Fetches a page with libcurl, loaded on first use (``CCurlFetch``), so that a watcher that
 /// never crawls does not load it: redirects are followed here up to a bound (a loop is an error,
 /// and only http and https are followed), the body is capped, the whole fetch is bounded in time
 /// and stops when the call is cancelled; failures are ``HandlerError``s naming the URL.
-struct PageFetcher {
-  let settings: Crawler.Settings
+public struct PageFetcher: Sendable {
+  /// The longest the whole fetch may take, redirects included.
+  public var timeout: Duration
+  /// The largest body read, in bytes.
+  public var maxBytes: Int
+  /// The most redirects followed.
+  public var maxRedirects: Int
 
-  func fetch(_ url: URL) async throws -> Page {
+  public init(timeout: Duration, maxBytes: Int, maxRedirects: Int) {
+    self.timeout = timeout
+    self.maxBytes = maxBytes
+    self.maxRedirects = maxRedirects
+  }
+
+  /// GETs `url`, following redirects; a status other than 2xx, a failure, a body over
+  /// ``maxBytes`` or a fetch over ``timeout`` is a ``HandlerError`` naming the URL.
+  public func fetch(_ url: URL) async throws -> Page {
     var reason = [CChar](repeating: 0, count: 256)
     guard fx_fetch_load(&reason, reason.count) == 0 else {
       throw HandlerError(.unavailable, String(decoding: reason.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
-    let deadline = ContinuousClock.now + settings.timeout
+    let deadline = ContinuousClock.now + timeout
     var address = url.absoluteString
     var visited: Set<String> = [address]
     while true {
@@ -45,8 +66,8 @@ struct PageFetcher {
     if visited.contains(target) {
       throw HandlerError(.failedPrecondition, "fetching \(url) ran into a redirect loop at \(target)")
     }
-    if visited.count > settings.maxRedirects {
-      throw HandlerError(.failedPrecondition, "fetching \(url) took more than \(settings.maxRedirects) redirects")
+    if visited.count > maxRedirects {
+      throw HandlerError(.failedPrecondition, "fetching \(url) took more than \(maxRedirects) redirects")
     }
     let scheme = URL(string: target)?.scheme?.lowercased() ?? ""
     guard ["http", "https"].contains(scheme) else {
@@ -65,22 +86,22 @@ struct PageFetcher {
   /// GETs `address` on a thread of its own (libcurl blocks), stopping it if the call is cancelled.
   private func get(_ address: String, within timeout: Duration, of url: URL) async throws -> Response {
     let flag = CancelFlag()
-    let settings = self.settings
+    let fetcher = self
     let milliseconds = max(1, Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
     return try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { continuation in
         DispatchQueue.global().async {
           var result = fx_fetch_result()
           defer { fx_fetch_result_free(&result) }
-          let outcome = fx_fetch_get(address, milliseconds, settings.maxBytes, flag.pointer, &result)
+          let outcome = fx_fetch_get(address, milliseconds, fetcher.maxBytes, flag.pointer, &result)
           if result.cancelled != 0 {
             continuation.resume(throwing: HandlerError(.cancelled, "the fetch of \(url) was cancelled"))
           } else if result.too_large != 0 {
             continuation.resume(
               throwing: HandlerError(
-                .resourceExhausted, "the page at \(url) is larger than \(settings.maxBytes) bytes (CRAWLER_MAX_BYTES)"))
+                .resourceExhausted, "the page at \(url) is larger than \(fetcher.maxBytes) bytes (CRAWLER_MAX_BYTES)"))
           } else if result.timed_out != 0 {
-            continuation.resume(throwing: Self.timedOut(url, settings: settings))
+            continuation.resume(throwing: fetcher.timedOut(url))
           } else if outcome != 0 {
             let reason = withUnsafeBytes(of: result.error) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             continuation.resume(throwing: HandlerError(.unavailable, "fetching \(address) failed: \(reason)"))
@@ -100,11 +121,7 @@ struct PageFetcher {
   }
 
   private func timedOut(_ url: URL) -> HandlerError {
-    Self.timedOut(url, settings: settings)
-  }
-
-  private static func timedOut(_ url: URL, settings: Crawler.Settings) -> HandlerError {
-    HandlerError(.deadlineExceeded, "fetching \(url) took longer than \(settings.timeout)")
+    HandlerError(.deadlineExceeded, "fetching \(url) took longer than \(timeout)")
   }
 
   /// `text/html; charset=EUC-KR` → `EUC-KR`.
