@@ -3,9 +3,9 @@ import Dispatch
 import Foundation
 import HandlerKit
 
-// A target of its own: compiled in the crawler's target, next to the HTMLLinks import (libxml2,
-// built on the system's ICU headers) and Foundation (with an ICU of its own), a clean build
-// failed on the two ICUs' `UErrorCode`.
+// A target of its own: compiled in the crawler's target, next to its HTMLLinks import (libxml2,
+// built on the system's ICU headers) and Foundation (with an ICU of its own), clean builds failed
+// on the two ICUs' `UErrorCode`.
 
 /// One page as fetched.
 public struct Page: Sendable {
@@ -27,6 +27,7 @@ public struct PageFetcher: Sendable {
   /// The most redirects followed.
   public var maxRedirects: Int
 
+  /// A fetcher with these bounds (the crawler's `CRAWLER_TIMEOUT`, `CRAWLER_MAX_BYTES` and 10).
   public init(timeout: Duration, maxBytes: Int, maxRedirects: Int) {
     self.timeout = timeout
     self.maxBytes = maxBytes
