@@ -39,7 +39,7 @@ public struct PageFetcher: Sendable {
   public func fetch(_ url: URL) async throws -> Page {
     var reason = [CChar](repeating: 0, count: 256)
     guard fx_fetch_load(&reason, reason.count) == 0 else {
-      throw HandlerError(.unavailable, String(decoding: reason.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+      throw HandlerError(.unavailable, reason.withUnsafeBytes(Self.text(ofCString:)))
     }
     let deadline = ContinuousClock.now + timeout
     var address = url.absoluteString
@@ -104,7 +104,7 @@ public struct PageFetcher: Sendable {
           } else if result.timed_out != 0 {
             continuation.resume(throwing: fetcher.timedOut(url))
           } else if outcome != 0 {
-            let reason = withUnsafeBytes(of: result.error) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let reason = withUnsafeBytes(of: result.error, Self.text(ofCString:))
             continuation.resume(throwing: HandlerError(.unavailable, "fetching \(address) failed: \(reason)"))
           } else {
             continuation.resume(
@@ -119,6 +119,11 @@ public struct PageFetcher: Sendable {
     } onCancel: {
       flag.set()
     }
+  }
+
+  /// The text of a NUL-terminated reason the C side wrote into a buffer.
+  private static func text(ofCString buffer: UnsafeRawBufferPointer) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
   }
 
   private func timedOut(_ url: URL) -> HandlerError {

@@ -134,11 +134,11 @@ package struct Invoker: Sendable {
   ) async throws(HandlerError) -> Output {
     let call = try begin(request, requestID, method, callerTimeout, deadlineKeeper)
     guard call.runsDirectly else {
-      return try await raced(call) { try text(of: try await checkedOutput(request, $0), method: method) }
+      return try await raced(call) { try checkedText(try await checkedOutput(request, $0), method: method) }
     }
     defer { gate.leave() }
     do {
-      return try succeeded(call, try text(of: try await checkedOutput(request, call.context), method: method))
+      return try succeeded(call, try checkedText(try await checkedOutput(request, call.context), method: method))
     } catch {
       throw failed(call, error)
     }
@@ -273,8 +273,8 @@ package struct Invoker: Sendable {
     return failure
   }
 
-  /// The output as text, for methods that reply with a string.
-  private func text(of output: Output, method: String) throws(HandlerError) -> Output {
+  /// `output`, once checked to be text or valid UTF-8, for methods that reply with a string.
+  private func checkedText(_ output: Output, method: String) throws(HandlerError) -> Output {
     guard output.isValidUTF8 else {
       throw HandlerError(
         .internalError,

@@ -20,12 +20,6 @@ struct FlowControlTests {
     var isOpen: Bool { opened.withLock { $0 } }
   }
 
-  final class Counter: Sendable {
-    private let count = Mutex(0)
-    func add() { count.withLock { $0 += 1 } }
-    var value: Int { count.withLock { $0 } }
-  }
-
   func request(_ input: Data) -> Pb_Request {
     var request = Pb_Request()
     request.input = input

@@ -131,8 +131,8 @@ struct DeadlineWatchTests {
   }
 }
 
-/// A count shared with a response handler.
-private final class Counter: Sendable {
+/// A count shared with handlers (and the tests' other suites).
+final class Counter: Sendable {
   private let count = Mutex(0)
   func add() { count.withLock { $0 += 1 } }
   var value: Int { count.withLock { $0 } }

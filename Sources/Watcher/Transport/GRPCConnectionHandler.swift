@@ -11,7 +11,9 @@ import NIOHTTP2
 /// ``InboundWindow``), ends the stream's work when NIOHTTP2 says the stream closed, and ends
 /// every call when the connection goes.
 ///
-/// Replies of the calls finishing in one event-loop tick go to NIOHTTP2 with one flush.
+/// Replies of the calls finishing in one event-loop tick go to NIOHTTP2 with one flush. Errors
+/// pass on untouched: NIOHTTP2 has already answered a protocol error, with RST_STREAM for a
+/// stream's (the stream then closes) and GOAWAY for the connection's, and other calls go on.
 final class GRPCConnectionHandler: ChannelDuplexHandler {
   typealias InboundIn = HTTP2Frame
   typealias OutboundIn = HTTP2Frame
@@ -105,12 +107,6 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
       break
     }
     context.fireUserInboundEventTriggered(event)
-  }
-
-  func errorCaught(context: ChannelHandlerContext, error: any Error) {
-    // NIOHTTP2 has already answered a protocol error: RST_STREAM for a stream's (and the stream
-    // closes), GOAWAY for the connection's. The calls of other streams go on.
-    context.fireErrorCaught(error)
   }
 
   // MARK: For the streams
