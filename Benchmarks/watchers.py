@@ -191,7 +191,7 @@ def build_template_function():
     shutil.copytree(REPO / "Templates" / "openfx-runtime" / "swift" / "src", source, dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns(".build"))
     (source / "Sources" / "Function" / "Handler.swift").write_text(
-        "import Foundation\nimport HandlerKit\n\n"
+        "import HandlerKit\n\n"
         "/// Echo, as fxwatcher's default handler.\n"
         "struct Handler: HandlerKit.Handler {\n"
         "  func handle(_ request: Request, context: Context) async throws -> Output { .bytes(request.input) }\n"

@@ -1,5 +1,4 @@
 import FxWatcherProto
-import Foundation
 import HandlerKit
 import NIOCore
 import SwiftProtobuf
