@@ -25,6 +25,11 @@ public struct SettingsEnvironment: Sendable {
 extension String {
   /// The string without leading and trailing whitespace.
   public func trimmingWhitespace() -> String {
-    String(self.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    // Indices, not `drop(while:).reversed()`: each of those generic wrappers costs the runtime a
+    // search of every protocol conformance in the binary the first time, at every cold start.
+    guard let first = firstIndex(where: { !$0.isWhitespace }),
+      let last = lastIndex(where: { !$0.isWhitespace })
+    else { return "" }
+    return String(self[first...last])
   }
 }

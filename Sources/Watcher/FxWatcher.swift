@@ -77,10 +77,12 @@ public enum FxWatcher {
     let chosen: (name: String, handler: any Handler)
     let notes: [String]
     do {
-      let options = try WatcherOptions.parse(arguments)
-      configuration = try WatcherConfiguration(environment: environment.merging(options.environment) { $1 })
+      // Without flags (as an image's ENTRYPOINT runs), there is nothing to parse: ArgumentParser's
+      // reflection over the flags was a seventh of a cold start's CPU.
+      let options = arguments.isEmpty ? nil : try WatcherOptions.parse(arguments)
+      configuration = try WatcherConfiguration(environment: environment.merging(options?.environment ?? [:]) { $1 })
       let resolved = try resolve(configuration)
-      if options.listHandlers {
+      if options?.listHandlers == true {
         print(resolved.registry.names.joined(separator: "\n"))
         exit(0)
       }

@@ -31,7 +31,10 @@ enum GlibcMalloc {
   @discardableResult
   static func keepFreedMemoryWhileBusy(environment: [String: String]) -> Bool {
     let tunables = environment["GLIBC_TUNABLES"] ?? ""
-    guard let mallopt, !tunables.contains("mmap_threshold"), !tunables.contains("trim_threshold") else { return false }
+    // strstr rather than String.contains, whose generic searcher is a cold start's cost.
+    guard let mallopt, strstr(tunables, "mmap_threshold") == nil, strstr(tunables, "trim_threshold") == nil else {
+      return false
+    }
     // malloc.h: M_TRIM_THRESHOLD -1, M_MMAP_THRESHOLD -3; mallopt returns 1 on success.
     return mallopt(-3, mmapThreshold) == 1 && mallopt(-1, trimThreshold) == 1
   }

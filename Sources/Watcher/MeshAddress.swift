@@ -22,7 +22,7 @@ struct MeshAddress: Sendable, Hashable {
 
   /// `host:port`, with an IPv6 host in brackets: `[::1]:50052`.
   static func text(host: String, port: Int) -> String {
-    host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)"
   }
 
   /// `host:port` or `[ipv6]:port`.

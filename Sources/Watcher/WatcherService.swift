@@ -100,7 +100,7 @@ public struct WatcherService: Service, CustomStringConvertible {
 
   /// A short description for logs: the endpoints and the lock file.
   public var description: String {
-    "WatcherService(endpoints: \(endpoints.map(\.name)), lock: \(lockFile.path))"
+    "WatcherService(endpoints: \(endpoints.map(\.name).joined(separator: ", ")), lock: \(lockFile.path))"
   }
 
   private enum Event: Sendable {

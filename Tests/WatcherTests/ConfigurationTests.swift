@@ -76,6 +76,10 @@ struct ConfigurationTests {
     #expect(configuration.port == 50051)
     #expect(configuration.logLevel == .info)
     #expect(configuration.meshPort == 6100)
+    // Only the ends are trimmed, of any whitespace; what is inside stays.
+    let named = try WatcherConfiguration(environment: ["FUNCTION_NAME": "\t my  fn\u{3000}\n", "HANDLER_NAME": "\u{00A0}"])
+    #expect(named.functionName == "my  fn")
+    #expect(named.handlerName == nil)
   }
 
   @Test(arguments: [
