@@ -93,6 +93,8 @@ def test_the_runtime_image_builds_and_serves_a_chosen_handler_as_non_root(pb, tm
     binary = image.host_path(image.entrypoint[0])
     linked = subprocess.run(["ldd", str(binary)], capture_output=True, text=True).stdout
     assert "libswiftCore" not in linked and "libFoundation" not in linked, f"the Swift runtime is not static:\n{linked}"
+    # A release build is linked at a fixed address (ELF type EXEC, not a PIE's DYN): no relocations at start.
+    assert int.from_bytes(binary.read_bytes()[16:18], "little") == 2
     # The sentiment lexicon travels as a resource bundle next to the binary.
     serve(image, tmp_path, pb, "Have a nice day\n", "Sentiment(polarity=0.6, 1.0) \n")
     # A static watcher cannot share its Swift runtime with a handler library: it says so.

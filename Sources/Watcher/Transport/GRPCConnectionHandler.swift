@@ -135,11 +135,11 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
     flushScheduled = false
     guard let context else { return }
     // Writing may close streams, whose events may queue more frames: go on until none is left.
+    // Popped one by one rather than copied out: a copy of the queue would make its next append
+    // allocate new storage, once per tick.
     while !pending.isEmpty {
-      let frames = pending
-      pending.removeAll(keepingCapacity: true)
-      for (frame, promise) in frames {
-        context.write(wrapOutboundOut(frame), promise: promise)
+      while let next = pending.popFirst() {
+        context.write(wrapOutboundOut(next.frame), promise: next.promise)
       }
       context.flush()
     }
