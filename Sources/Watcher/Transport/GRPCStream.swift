@@ -12,7 +12,8 @@ import NIOHTTP2
 /// `grpc-accept-encoding: identity`),
 /// a message larger than the limit is RESOURCE_EXHAUSTED as soon as its length prefix arrives,
 /// a unary call with no message, two messages or a cut-off message is INTERNAL, a content type
-/// other than `application/grpc…` is HTTP 415 and a method other than POST is HTTP 405. When the
+/// other than `application/grpc…` is HTTP 415 and a method other than POST is HTTP 405; malformed
+/// request headers (``RequestHeaders``) reset the stream with PROTOCOL_ERROR. When the
 /// reply ends before the request does, the stream is reset with NO_ERROR so the caller stops
 /// sending.
 ///
@@ -85,14 +86,28 @@ final class GRPCStream: DeadlineWatched {
   /// The stream is closed (both sides ended it, either side reset it, or the connection went
   /// away): stop the work.
   func closed() {
-    finished = true
+    stopWork()
     connection = nil
     // The deadline keeper refers to this stream: let go of it, or the stream is never freed.
     call = CallMetadata()
+  }
+
+  /// Marks the stream finished and stops its call: the task, the deadline, waiting messages.
+  private func stopWork() {
+    finished = true
     running?.cancel()
     running = nil
     cancelDeadline()
     waiting = nil
+  }
+
+  /// The caller's headers are malformed (see ``RequestHeaders``): the stream is reset with
+  /// PROTOCOL_ERROR and gets no response (RFC 9113 §8.1.1).
+  private func resetMalformed() {
+    guard !finished, let connection else { return }
+    stopWork()
+    connection.write(.rstStream(.protocolError), on: id)
+    connection.flushSoon()
   }
 
   /// A HEADERS or DATA frame of this stream arrived.
@@ -102,7 +117,10 @@ final class GRPCStream: DeadlineWatched {
       // Known before any refusal, so a refusal does not reset a stream the caller has ended.
       if headers.endStream { requestsEnded = true }
       if method == nil && !finished {
-        start(headers.headers)
+        guard let request = RequestHeaders(validating: headers.headers) else { return resetMalformed() }
+        start(request)
+      } else if !RequestHeaders.areValidTrailers(headers.headers) {
+        return resetMalformed()
       }
       if headers.endStream { requestsDidEnd() }
     case .data(let frame):
@@ -139,11 +157,11 @@ final class GRPCStream: DeadlineWatched {
 
   // MARK: Requests
 
-  private func start(_ headers: HPACKHeaders) {
-    guard headers.first(name: ":method") == "POST" else {
+  private func start(_ headers: RequestHeaders) {
+    guard headers.method == "POST" else {
       return finish(GRPCStatus(.internalError, "gRPC calls are POST requests"), httpStatus: "405")
     }
-    let contentType = headers.first(name: "content-type") ?? ""
+    let contentType = headers.contentType ?? ""
     guard contentType == "application/grpc" || contentType.hasPrefix("application/grpc+")
       || contentType.hasPrefix("application/grpc;")
     else {
@@ -151,18 +169,18 @@ final class GRPCStream: DeadlineWatched {
         GRPCStatus(.internalError, "content-type \"\(contentType.prefix(64))\" is not application/grpc"),
         httpStatus: "415")
     }
-    let path = headers.first(name: ":path") ?? ""
+    let path = headers.path
     guard let method = methods[path] else {
       return finish(GRPCStatus(.unimplemented, "method \(path.prefix(128)) is not served here"))
     }
-    if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" {
+    if let encoding = headers.encoding, encoding != "identity" {
       return finish(
         GRPCStatus(.unimplemented, "grpc-encoding \(encoding.prefix(32)) is not supported; send identity"))
     }
     self.method = method
     call = CallMetadata(
-      requestID: headers.first(name: "x-request-id"),
-      callerTimeout: headers.first(name: "grpc-timeout").flatMap(GRPCTimeout.parse),
+      requestID: headers.requestID,
+      callerTimeout: headers.timeout.flatMap(GRPCTimeout.parse),
       deadlineKeeper: deadlineKeeper())
   }
 
@@ -397,11 +415,7 @@ final class GRPCStream: DeadlineWatched {
   /// yet), then a reset if the caller is still sending.
   private func finish(_ status: GRPCStatus, httpStatus: String = "200") {
     guard !finished, let connection else { return }
-    finished = true
-    running?.cancel()
-    running = nil
-    cancelDeadline()
-    waiting = nil
+    stopWork()
     let trailers: HPACKHeaders
     if headersSent && status.code == 0 && status.message.isEmpty {
       trailers = Self.okTrailers

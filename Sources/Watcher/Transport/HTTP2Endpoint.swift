@@ -89,6 +89,9 @@ final class HTTP2Endpoint: Endpoint {
     _ channel: any Channel, methods: [String: GRPCMethod], maxMessageBytes: Int, liveStreams: LiveCount
   ) throws {
     var connection = NIOHTTP2Handler.ConnectionConfiguration()
+    // The calls check what callers send (RequestHeaders), in the pass that reads it; NIOHTTP2's
+    // check would go over every block again, this server's own replies too.
+    connection.headerBlockValidation = .disabled
     connection.initialSettings = [
       HTTP2Setting(parameter: .maxConcurrentStreams, value: maximumConcurrentStreams),
       HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),

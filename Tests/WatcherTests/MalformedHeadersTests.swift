@@ -1,0 +1,159 @@
+import FxWatcherProto
+import HandlerKit
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import NIOPosix
+import Testing
+
+@testable import Watcher
+
+/// Malformed request headers (RFC 9113 §8.2, §8.3.1), sent by a raw HTTP/2 client that does not
+/// check what it sends: each stream is reset with PROTOCOL_ERROR and gets no response, and the
+/// connection goes on serving well-formed calls.
+@Suite("Malformed request headers", .timeLimit(.minutes(1)))
+struct MalformedHeadersTests {
+  static let call: [(String, String)] = [
+    (":method", "POST"), (":scheme", "http"), (":path", "/pb.FxWatcher/Call"), (":authority", "localhost"),
+    ("content-type", "application/grpc"), ("te", "trailers"),
+  ]
+
+  /// Each a request block breaking one rule.
+  static let malformed: [(String, [(String, String)])] = [
+    ("an uppercase field name", call + [("X-Upper", "1")]),
+    ("a field name with a space", call + [("x request", "1")]),
+    ("a pseudo-header after a regular field", [(":method", "POST"), (":scheme", "http"), ("content-type", "application/grpc"), (":path", "/pb.FxWatcher/Call")]),
+    ("no :scheme", call.filter { $0.0 != ":scheme" }),
+    ("no :path", call.filter { $0.0 != ":path" }),
+    ("no :method", call.filter { $0.0 != ":method" }),
+    ("an empty :path", call.map { $0.0 == ":path" ? ($0.0, "") : $0 }),
+    ("a space in :path", call.map { $0.0 == ":path" ? ($0.0, "/pb.FxWatcher/Call x") : $0 }),
+    ("two :path", [(":path", "/pb.FxWatcher/Call")] + call),
+    ("a :status", [(":status", "200")] + call),
+    ("a :protocol", [(":protocol", "websocket")] + call),
+    ("an unknown pseudo-header", [(":colour", "blue")] + call),
+    ("a connection field", call + [("connection", "keep-alive")]),
+    ("a transfer-encoding field", call + [("transfer-encoding", "chunked")]),
+    ("te other than trailers", call.map { $0.0 == "te" ? ($0.0, "gzip") : $0 }),
+    ("a LF in a value", call + [("x-request-id", "a\nb")]),
+    ("a NUL in a value", call + [("x-request-id", "a\u{0}b")]),
+    ("a CONNECT with a :path", [(":method", "CONNECT"), (":authority", "localhost"), (":path", "/")]),
+  ]
+
+  @Test func eachMalformedRequestIsResetAndTheConnectionGoesOn() async throws {
+    try await withServedHandler(ClosureHandler { request, _ in .bytes(request.input) }) { port in
+      let connection = try await RawHTTP2Connection(port: port)
+      for (rule, headers) in Self.malformed {
+        let frames = try await connection.exchange(headers, message: Self.message("x"))
+        #expect(frames == [.reset(.protocolError)], "\(rule)")
+      }
+      // Malformed trailers after a well-formed start: a pseudo-header, an uppercase name.
+      for trailers in [[(":path", "/")], [("X-Upper-Trailer", "0")]] {
+        let frames = try await connection.exchange(Self.call, message: Self.message("x"), trailers: trailers)
+        #expect(frames == [.reset(.protocolError)], "\(trailers)")
+      }
+      // Well-formed requests on the same connection (the uppercase names above are other names
+      // than these: the client's HPACK encoder matches names in its table without case): a CONNECT is refused as before (405),
+      // a call with repeated regular fields and well-formed trailers is answered.
+      let connect = try await connection.exchange([(":method", "CONNECT"), (":authority", "localhost")], message: nil)
+      #expect(connect.first == .headers(status: "405", grpcStatus: "13"))
+      let answered = try await connection.exchange(
+        Self.call + [("x-request-id", "a"), ("x-request-id", "b"), ("grpc-timeout", "5S")], message: Self.message("hi"),
+        trailers: [("x-done", "yes")])
+      #expect(answered == [.headers(status: "200", grpcStatus: nil), .data(Self.reply("hi")), .headers(status: nil, grpcStatus: "0")])
+      try await connection.close()
+    }
+  }
+
+  static func message(_ text: String) -> ByteBuffer {
+    var request = Pb_Request()
+    request.input = .init(text.utf8)
+    return GRPCFrame.message(try! request.serializedBytes() as [UInt8], allocator: ByteBufferAllocator())
+  }
+
+  static func reply(_ text: String) -> [UInt8] {
+    var reply = Pb_Reply()
+    reply.output = text
+    return Array(GRPCFrame.message(try! reply.serializedBytes() as [UInt8], allocator: ByteBufferAllocator()).readableBytesView)
+  }
+}
+
+/// What a stream received, simplified for comparison.
+enum ReceivedFrame: Equatable, Sendable {
+  case headers(status: String?, grpcStatus: String?)
+  case data([UInt8])
+  case reset(HTTP2ErrorCode)
+}
+
+/// An HTTP/2 client connection that sends header blocks as given, unchecked.
+struct RawHTTP2Connection {
+  let channel: any Channel
+  let multiplexer: NIOHTTP2Handler.StreamMultiplexer
+
+  init(port: Int) async throws {
+    var unchecked = NIOHTTP2Handler.ConnectionConfiguration()
+    unchecked.headerBlockValidation = .disabled
+    let configuration = unchecked
+    let (channel, multiplexer) = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+      .connect(host: "127.0.0.1", port: port) { channel in
+        channel.eventLoop.makeCompletedFuture {
+          let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+            mode: .client, connectionConfiguration: configuration, streamConfiguration: .init()
+          ) { stream in stream.eventLoop.makeSucceededVoidFuture() }
+          return (channel, multiplexer)
+        }
+      }
+    self.channel = channel
+    self.multiplexer = multiplexer
+  }
+
+  /// Opens a stream, sends `headers`, `message` (if any) and `trailers` (if any; the last frame
+  /// ends the stream) and returns what the stream received until it closed.
+  func exchange(_ headers: [(String, String)], message: ByteBuffer?, trailers: [(String, String)]? = nil) async throws
+    -> [ReceivedFrame]
+  {
+    let received = channel.eventLoop.makePromise(of: [ReceivedFrame].self)
+    let stream = try await multiplexer.createStreamChannel { stream in
+      stream.eventLoop.makeCompletedFuture { try stream.pipeline.syncOperations.addHandler(FrameRecorder(received)) }
+    }.get()
+    let block = HPACKHeaders(headers)
+    var frames: [HTTP2Frame.FramePayload] = [.headers(.init(headers: block, endStream: message == nil && trailers == nil))]
+    if let message { frames.append(.data(.init(data: .byteBuffer(message), endStream: trailers == nil))) }
+    if let trailers { frames.append(.headers(.init(headers: HPACKHeaders(trailers), endStream: true))) }
+    for frame in frames { stream.write(frame, promise: nil) }
+    stream.flush()
+    return try await received.futureResult.get()
+  }
+
+  func close() async throws {
+    try await channel.close()
+  }
+}
+
+/// Records a stream's frames and hands them over when the stream closes.
+final class FrameRecorder: ChannelInboundHandler, @unchecked Sendable {
+  typealias InboundIn = HTTP2Frame.FramePayload
+  private let received: EventLoopPromise<[ReceivedFrame]>
+  private var frames: [ReceivedFrame] = []
+
+  init(_ received: EventLoopPromise<[ReceivedFrame]>) {
+    self.received = received
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    switch unwrapInboundIn(data) {
+    case .headers(let headers):
+      frames.append(.headers(status: headers.headers.first(name: ":status"), grpcStatus: headers.headers.first(name: "grpc-status")))
+    case .data(let data):
+      if case .byteBuffer(let bytes) = data.data { frames.append(.data(Array(bytes.readableBytesView))) }
+    case .rstStream(let code):
+      frames.append(.reset(code))
+    default:
+      break
+    }
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    received.succeed(frames)
+  }
+}
