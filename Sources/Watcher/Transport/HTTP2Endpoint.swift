@@ -84,7 +84,8 @@ final class HTTP2Endpoint: Endpoint {
     connections.quiesceAll()
   }
 
-  /// Sets up one accepted connection: HTTP/2, connection management, the calls.
+  /// Sets up one accepted connection: HTTP/2 and its calls (whose handler also shuts it down
+  /// gracefully when told to quiesce).
   private static func configure(
     _ channel: any Channel, methods: [String: GRPCMethod], maxMessageBytes: Int, liveStreams: LiveCount
   ) throws {
@@ -97,12 +98,8 @@ final class HTTP2Endpoint: Endpoint {
       HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
       HTTP2Setting(parameter: .initialWindowSize, value: windowSize),
     ]
-    let manager = NIOHTTP2ServerConnectionManagementHandler(
-      eventLoop: channel.eventLoop,
-      configuration: .init(maxIdleTime: nil, maxAge: nil, maxGraceTime: nil, keepalive: nil))
     let sync = channel.pipeline.syncOperations
     try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connection))
-    try sync.addHandler(manager)
     try sync.addHandler(
       GRPCConnectionHandler(
         methods: methods, maxMessageBytes: maxMessageBytes, windowSize: windowSize, eventLoop: channel.eventLoop,

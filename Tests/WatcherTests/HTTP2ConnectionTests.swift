@@ -4,15 +4,17 @@ import NIOCore
 import NIOHPACK
 import NIOHTTP2
 import NIOPosix
+import Synchronization
 import Testing
 
 @testable import Watcher
 
-/// Malformed request headers (RFC 9113 §8.2, §8.3.1), sent by a raw HTTP/2 client that does not
-/// check what it sends: each stream is reset with PROTOCOL_ERROR and gets no response, and the
-/// connection goes on serving well-formed calls.
-@Suite("Malformed request headers", .timeLimit(.minutes(1)))
-struct MalformedHeadersTests {
+/// The connection as a raw HTTP/2 client sees it. Malformed request headers (RFC 9113 §8.2,
+/// §8.3.1), sent by a client that does not check what it sends: each stream is reset with
+/// PROTOCOL_ERROR and gets no response, and the connection goes on serving well-formed calls.
+/// A graceful shutdown: two GOAWAYs, the open call answered, then the connection closed.
+@Suite("HTTP/2 connection", .timeLimit(.minutes(1)))
+struct HTTP2ConnectionTests {
   static let call: [(String, String)] = [
     (":method", "POST"), (":scheme", "http"), (":path", "/pb.FxWatcher/Call"), (":authority", "localhost"),
     ("content-type", "application/grpc"), ("te", "trailers"),
@@ -65,6 +67,28 @@ struct MalformedHeadersTests {
     }
   }
 
+  @Test func quiescingSendsTwoGoAwaysLetsTheOpenCallFinishThenCloses() async throws {
+    let started = AsyncStream<Void>.makeStream()
+    let handler = ClosureHandler { request, _ in
+      started.continuation.yield()
+      try await Task.sleep(for: .milliseconds(300))
+      return .bytes(request.input)
+    }
+    try await withServedEndpoint(handler) { endpoint, port in
+      let connection = try await RawHTTP2Connection(port: port)
+      async let reply = connection.exchange(Self.call, message: Self.message("late"))
+      var calls = started.stream.makeAsyncIterator()
+      await calls.next()
+      endpoint.beginGracefulShutdown()
+      // The call in its handler when the shutdown began is answered in full.
+      #expect(try await reply == [.headers(status: "200", grpcStatus: nil), .data(Self.reply("late")), .headers(status: nil, grpcStatus: "0")])
+      // Then the watcher closes the connection, having said first that it stops taking streams
+      // and then which was the last it took.
+      try await connection.channel.closeFuture.get()
+      #expect(connection.goAways.value == [.maxID, HTTP2StreamID(1)])
+    }
+  }
+
   static func message(_ text: String) -> ByteBuffer {
     var request = Pb_Request()
     request.input = .init(text.utf8)
@@ -89,17 +113,21 @@ enum ReceivedFrame: Equatable, Sendable {
 struct RawHTTP2Connection {
   let channel: any Channel
   let multiplexer: NIOHTTP2Handler.StreamMultiplexer
+  /// The last stream ids of the GOAWAY frames received, in order.
+  let goAways = GoAwayRecorder()
 
   init(port: Int) async throws {
     var unchecked = NIOHTTP2Handler.ConnectionConfiguration()
     unchecked.headerBlockValidation = .disabled
     let configuration = unchecked
+    let goAways = self.goAways
     let (channel, multiplexer) = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
       .connect(host: "127.0.0.1", port: port) { channel in
         channel.eventLoop.makeCompletedFuture {
           let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .client, connectionConfiguration: configuration, streamConfiguration: .init()
           ) { stream in stream.eventLoop.makeSucceededVoidFuture() }
+          try channel.pipeline.syncOperations.addHandler(goAways)
           return (channel, multiplexer)
         }
       }
@@ -127,6 +155,20 @@ struct RawHTTP2Connection {
 
   func close() async throws {
     try await channel.close()
+  }
+}
+
+/// Records the GOAWAY frames of a connection (its root stream's frames reach it).
+final class GoAwayRecorder: ChannelInboundHandler, Sendable {
+  typealias InboundIn = HTTP2Frame
+  private let lastStreamIDs = Mutex<[HTTP2StreamID]>([])
+
+  var value: [HTTP2StreamID] { lastStreamIDs.withLock { $0 } }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    if case .goAway(let lastStreamID, _, _) = unwrapInboundIn(data).payload {
+      lastStreamIDs.withLock { $0.append(lastStreamID) }
+    }
   }
 }
 
