@@ -54,9 +54,10 @@ struct HTTP2ConnectionTests {
         let frames = try await connection.exchange(Self.call, message: Self.message("x"), trailers: trailers)
         #expect(frames == [.reset(.protocolError)], "\(trailers)")
       }
-      // Well-formed requests on the same connection (the uppercase names above are other names
-      // than these: the client's HPACK encoder matches names in its table without case): a CONNECT is refused as before (405),
-      // a call with repeated regular fields and well-formed trailers is answered.
+      // Well-formed requests on the same connection: a CONNECT is refused as before (405), a
+      // call with repeated regular fields and well-formed trailers is answered. (The uppercase
+      // names above differ from these: the client's HPACK encoder matches names without case,
+      // and would send this call's names as the table's uppercase ones.)
       let connect = try await connection.exchange([(":method", "CONNECT"), (":authority", "localhost")], message: nil)
       #expect(connect.first == .headers(status: "405", grpcStatus: "13"))
       let answered = try await connection.exchange(
