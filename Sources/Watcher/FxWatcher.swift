@@ -80,7 +80,8 @@ public enum FxWatcher {
       // Without flags (as an image's ENTRYPOINT runs), there is nothing to parse: ArgumentParser's
       // reflection over the flags was a seventh of a cold start's CPU.
       let options = arguments.isEmpty ? nil : try WatcherOptions.parse(arguments)
-      configuration = try WatcherConfiguration(environment: environment.merging(options?.environment ?? [:]) { $1 })
+      let settings = options.map { environment.merging($0.environment) { $1 } } ?? environment
+      configuration = try WatcherConfiguration(environment: settings)
       let resolved = try resolve(configuration)
       if options?.listHandlers == true {
         print(resolved.registry.names.joined(separator: "\n"))
