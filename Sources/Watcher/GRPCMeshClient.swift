@@ -4,21 +4,35 @@ import FoundationEssentials
 import Foundation
 #endif
 import FxWatcherProto
-import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 import HandlerKit
+import NIOCore
+import NIOPosix
 import SettingValues
 import Synchronization
 
 /// Calls other functions' `pb.FxWatcher/Call` on their mesh port, as OpenFx's `MeshCall` does
-/// (so any OpenFx watcher can answer), over one cached connection per address, with a deadline;
-/// failures are thrown as ``HandlerError``s instead of crashing the process.
+/// (so any OpenFx watcher can answer), over one cached plaintext HTTP/2 connection per address
+/// (``MeshConnection``), with a deadline; failures are thrown as ``HandlerError``s with the gRPC
+/// status code they came with, instead of crashing the process.
+///
+/// A call the callee surely did not see (its connection was going away, its stream refused) is
+/// sent once more, on a new connection.
 final class GRPCMeshClient: MeshClient {
-  private let address: MeshAddress
-  private let clients = Mutex<[String: GRPCClient<HTTP2ClientTransport.Posix>]>([:])
+  /// The largest reply taken, in bytes (gRPC clients' usual 4 MiB).
+  static let maxReplyBytes = 4 * 1024 * 1024
 
-  init(address: MeshAddress) {
+  private let address: MeshAddress
+  private let group: any EventLoopGroup
+  private let state = Mutex(State())
+
+  private struct State {
+    var connections: [String: Task<MeshConnection, any Error>] = [:]
+    var isShutDown = false
+  }
+
+  init(address: MeshAddress, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
     self.address = address
+    self.group = group
   }
 
   func call(_ function: String, input: Data, timeout: Duration) async throws -> Data {
@@ -33,38 +47,85 @@ final class GRPCMeshClient: MeshClient {
     request.info.functionName = function
     request.info.timeout = "\(timeout.milliseconds)ms"
     request.info.trigger.name = "mesh"
-    var options = CallOptions.defaults
-    options.timeout = timeout
-    options.waitForReady = false
+    let deadline = ContinuousClock.now + timeout
     do {
-      let client = try client(host: host, port: port, key: target)
-      let reply = try await Pb_FxWatcher.Client(wrapping: client).call(request, options: options)
-      return Data(reply.output.utf8)
-    } catch let error as RPCError {
-      throw HandlerError(HandlerError.Code(error.code), "mesh call to \(function) at \(target) failed: \(error.message)")
+      let message: [UInt8] = try request.serializedBytes()
+      var attempt = 1
+      while true {
+        let connection = try await connection(host: host, port: port, key: target, deadline: deadline)
+        let remaining = deadline - .now
+        guard remaining > .zero else {
+          throw MeshCallFailure(code: .deadlineExceeded, message: "connecting took the whole \(timeout)")
+        }
+        do {
+          let reply = try await connection.call(
+            path: "/pb.FxWatcher/Call", message: message, timeout: remaining, maxReplyBytes: Self.maxReplyBytes)
+          guard let decoded = try? Pb_Reply(serializedBytes: Array(reply.readableBytesView)) else {
+            throw MeshCallFailure.internalError("the reply is not a pb.Reply")
+          }
+          return Data(decoded.output.utf8)
+        } catch let failure as MeshCallFailure where failure.wasNotProcessed && attempt == 1 {
+          attempt += 1  // a connection that takes no more calls is replaced by the next lookup
+        }
+      }
+    } catch let failure as MeshCallFailure {
+      throw HandlerError(failure.code, "mesh call to \(function) at \(target) failed: \(failure.message)")
+    } catch let error as HandlerError {
+      throw error
     } catch {
       throw HandlerError(.unavailable, "mesh call to \(function) at \(target) failed: \(error)")
     }
   }
 
-  /// Closes every cached connection once its calls have finished.
+  /// Closes every cached connection once its calls have finished; later calls fail as
+  /// `UNAVAILABLE`.
   func shutdown() {
-    for client in clients.withLock({ Array($0.values) }) {
-      client.beginGracefulShutdown()
+    let connecting = state.withLock { state in
+      state.isShutDown = true
+      defer { state.connections = [:] }
+      return Array(state.connections.values)
+    }
+    for task in connecting {
+      Task { try? await task.value.closeWhenIdle() }
     }
   }
 
-  private func client(host: String, port: Int, key: String) throws -> GRPCClient<HTTP2ClientTransport.Posix> {
-    try clients.withLock { clients in
-      if let client = clients[key] { return client }
-      let transport = try HTTP2ClientTransport.Posix(
-        target: .dns(host: host, port: port),
-        transportSecurity: .plaintext
-      )
-      let client = GRPCClient(transport: transport)
-      Task { try? await client.runConnections() }
-      clients[key] = client
-      return client
+  /// The cached connection to `key`, connected first if there is none or it takes no calls.
+  private func connection(host: String, port: Int, key: String, deadline: ContinuousClock.Instant) async throws
+    -> MeshConnection
+  {
+    while true {
+      let task = try state.withLock { state in
+        guard !state.isShutDown else {
+          throw MeshCallFailure.unavailable("the watcher is shutting down")
+        }
+        if let task = state.connections[key] { return task }
+        let task = Task { [group] in
+          try await MeshConnection.connect(
+            host: host, port: port, authority: key, group: group, timeout: deadline - .now)
+        }
+        state.connections[key] = task
+        return task
+      }
+      let connection: MeshConnection
+      do {
+        connection = try await task.value
+      } catch {
+        forget(key, ifStill: task)
+        guard ContinuousClock.now < deadline else {
+          throw MeshCallFailure(code: .deadlineExceeded, message: "no connection within the call's time: \(error)")
+        }
+        throw MeshCallFailure.unavailable("cannot connect: \(error)")
+      }
+      if connection.acceptsCalls { return connection }
+      forget(key, ifStill: task)
+      connection.closeWhenIdle()
+    }
+  }
+
+  private func forget(_ key: String, ifStill task: Task<MeshConnection, any Error>) {
+    state.withLock { state in
+      if state.connections[key] == task { state.connections[key] = nil }
     }
   }
 }

@@ -28,6 +28,17 @@ extension Grpc_Health_V1_HealthCheckResponse {
 
 /// The `grpc-timeout` header: at most 8 digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`).
 enum GRPCTimeout {
+  /// The header's value for `timeout`, rounded up to the unit that keeps it within 8 digits
+  /// (microseconds up to 99 s, then milliseconds, then seconds).
+  static func header(for timeout: Duration) -> String {
+    let nanoseconds = timeout.nanoseconds
+    let microseconds = max(1, nanoseconds / 1000 + (nanoseconds % 1000 > 0 ? 1 : 0))
+    if microseconds <= 99_999_999 { return "\(microseconds)u" }
+    let milliseconds = (microseconds + 999) / 1000
+    if milliseconds <= 99_999_999 { return "\(milliseconds)m" }
+    return "\(min((milliseconds + 999) / 1000, 99_999_999))S"
+  }
+
   static func parse(_ text: String) -> Duration? {
     guard let unit = text.last, text.count >= 2, text.count <= 9, let value = Int64(text.dropLast()), value >= 0
     else { return nil }
@@ -47,6 +58,6 @@ extension HandlerError.Code {
   /// The code of the same name as a gRPC status code a client received (`unknown` for any
   /// other).
   package init(_ code: RPCError.Code) {
-    self = Self.allCases.first { $0.grpcStatusCode == code.rawValue } ?? .unknown
+    self.init(grpcStatusCode: code.rawValue)
   }
 }

@@ -4,6 +4,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import HandlerKit
 import Logging
+import NIOHPACK
 import Synchronization
 import Testing
 
@@ -83,7 +84,7 @@ struct MeshTests {
       let error = await #expect(throws: HandlerError.self) {
         _ = try await mesh.call("slow", input: Data(), timeout: .milliseconds(200))
       }
-      #expect(error?.code == .deadlineExceeded)
+      #expect(error?.code == .deadlineExceeded, "\(String(describing: error))")
       #expect(ContinuousClock.now - start < .seconds(3))
     }
   }
@@ -96,5 +97,129 @@ struct MeshTests {
     }
     #expect(error?.code == .unavailable)
     #expect(error?.message.contains("gone at 127.0.0.1:1") == true)
+  }
+
+  @Test func aStatusMessageArrivesAsTheCalleeWroteIt() async throws {
+    let message = "센서 없음: 100% sure, tab\there 😀"
+    try await withCallee(ClosureHandler { _, _ in throw HandlerError.notFound(message) }) { port in
+      let mesh = GRPCMeshClient(address: MeshAddress(template: "127.0.0.1:\(port)", namespace: "n"))
+      defer { mesh.shutdown() }
+      let error = await #expect(throws: HandlerError.self) {
+        _ = try await mesh.call("f", input: Data(), timeout: .seconds(5))
+      }
+      #expect(error?.code == .notFound)
+      #expect(error?.message.hasSuffix("failed: \(message)") == true, "\(String(describing: error?.message))")
+    }
+  }
+
+  @Test func aReplyOverFourMiBIsResourceExhaustedAndTheConnectionGoesOn() async throws {
+    let callee = ClosureHandler { r, _ in
+      r.text == "big" ? .bytes(Data(repeating: 0x61, count: 4 * 1024 * 1024 + 1)) : .text("small")
+    }
+    try await withCallee(callee) { port in
+      let mesh = GRPCMeshClient(address: MeshAddress(template: "127.0.0.1:\(port)", namespace: "n"))
+      defer { mesh.shutdown() }
+      let error = await #expect(throws: HandlerError.self) {
+        _ = try await mesh.call("f", input: Data("big".utf8), timeout: .seconds(5))
+      }
+      #expect(error?.code == .resourceExhausted)
+      let reply = try await mesh.call("f", input: Data("x".utf8), timeout: .seconds(5))
+      #expect(reply == Data("small".utf8))
+    }
+  }
+
+  @Test func manyConcurrentCallsShareTheConnection() async throws {
+    try await withCallee(ClosureHandler { r, _ in .text("re:" + (r.text ?? "")) }) { port in
+      let mesh = GRPCMeshClient(address: MeshAddress(template: "127.0.0.1:\(port)", namespace: "n"))
+      defer { mesh.shutdown() }
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        for index in 0..<200 {
+          group.addTask {
+            let reply = try await mesh.call("f", input: Data("\(index)".utf8), timeout: .seconds(10))
+            #expect(String(decoding: reply, as: UTF8.self) == "re:\(index)")
+          }
+        }
+        try await group.waitForAll()
+      }
+    }
+  }
+
+  @Test func cancellingTheCallerCancelsTheCalleesCall() async throws {
+    let (started, startedSink) = AsyncStream.makeStream(of: Void.self)
+    let (ended, endedSink) = AsyncStream.makeStream(of: Bool.self)
+    let callee = ClosureHandler { _, _ in
+      startedSink.yield()
+      do {
+        try await Task.sleep(for: .seconds(20))
+        endedSink.yield(false)
+      } catch {
+        endedSink.yield(Task.isCancelled)
+      }
+      return "late"
+    }
+    try await withCallee(callee) { port in
+      let mesh = GRPCMeshClient(address: MeshAddress(template: "127.0.0.1:\(port)", namespace: "n"))
+      defer { mesh.shutdown() }
+      let call = Task { try await mesh.call("f", input: Data(), timeout: .seconds(20)) }
+      var startedCalls = started.makeAsyncIterator()
+      _ = await startedCalls.next()
+      call.cancel()
+      let error = await #expect(throws: HandlerError.self) { _ = try await call.value }
+      #expect(error?.code == .cancelled)
+      var endings = ended.makeAsyncIterator()
+      #expect(await endings.next() == true, "the callee's call was cancelled, not left to run")
+    }
+  }
+
+  @Test func aConnectionTheCalleeClosesIsReplaced() async throws {
+    let calls = Counter()
+    try await withServedEndpoint(ClosureHandler { _, _ in
+      calls.add()
+      return .text("call \(calls.value)")
+    }) { endpoint, port in
+      let mesh = GRPCMeshClient(address: MeshAddress(template: "127.0.0.1:\(port)", namespace: "n"))
+      defer { mesh.shutdown() }
+      for round in 1...5 {
+        let reply = try await mesh.call("f", input: Data(), timeout: .seconds(5))
+        #expect(String(decoding: reply, as: UTF8.self) == "call \(round)")
+        // The callee says GOAWAY and closes the connection; the next call, sent before or after
+        // the client has seen it, gets through on a new one.
+        endpoint.quiesceOpenConnections()
+      }
+    }
+  }
+
+  @Test func timeoutsAreWrittenAsGRPCTimeoutHeaders() {
+    #expect(GRPCTimeout.header(for: .milliseconds(300)) == "300000u")
+    #expect(GRPCTimeout.header(for: .nanoseconds(1)) == "1u")
+    #expect(GRPCTimeout.header(for: .seconds(100)) == "100000m")
+    #expect(GRPCTimeout.header(for: .seconds(200_000)) == "200000S")
+    #expect(GRPCTimeout.header(for: .seconds(Int64.max)) == "99999999S")
+    for timeout: Duration in [.microseconds(1500), .seconds(30), .seconds(100_000), .milliseconds(1)] {
+      #expect(GRPCTimeout.parse(GRPCTimeout.header(for: timeout))! >= timeout)
+    }
+  }
+
+  @Test func statusMessagesArePercentDecoded() {
+    #expect(GRPCStatus.decodedMessage("a%20b%25c") == "a b%c")
+    #expect(GRPCStatus.decodedMessage("%E2%82%AC 100%") == "€ 100%")
+    #expect(GRPCStatus.decodedMessage("%zz%4") == "%zz%4")
+    #expect(GRPCStatus.decodedMessage("%FF") == "\u{FFFD}")
+  }
+
+  @Test func repliesThatAreNotGRPCFailWithTheCodesGRPCGivesThem() {
+    func code(_ headers: HPACKHeaders) -> HandlerError.Code? {
+      UnaryCallHandler.failure(ofResponseHeaders: headers)?.code
+    }
+    #expect(code([":status": "404", "content-type": "text/html"]) == .unimplemented)
+    #expect(code([":status": "503"]) == .unavailable)
+    #expect(code([":status": "401"]) == .unauthenticated)
+    #expect(code([":status": "500"]) == .unknown)
+    #expect(code([":status": "200", "content-type": "text/html"]) == .unknown)
+    #expect(code([":status": "200", "content-type": "application/grpc+proto"]) == nil)
+    #expect(code([":status": "200", "content-type": "application/grpc"]) == nil)
+    #expect(UnaryCallHandler.failure(ofReset: .refusedStream).wasNotProcessed)
+    #expect(UnaryCallHandler.failure(ofReset: .cancel).code == .cancelled)
+    #expect(UnaryCallHandler.failure(ofReset: .protocolError).code == .internalError)
   }
 }

@@ -22,18 +22,19 @@ func withServedHandler(
 }
 
 /// As ``withServedHandler(_:functionName:health:execTimeout:gate:_:)``, giving `body` the
-/// endpoint too.
+/// endpoint too; `port` 0 is a free one.
 func withServedEndpoint(
   _ handler: any Handler,
   functionName: String = "fn",
   health: HealthStatus = HealthStatus(),
   execTimeout: Duration? = nil,
   gate: InvocationGate = InvocationGate(limit: 0),
+  port: Int = 0,
   _ body: @Sendable (HTTP2Endpoint, Int) async throws -> Void
 ) async throws {
   let invoker = Invoker(handler: handler, functionName: functionName, logger: .quiet, execTimeout: execTimeout, gate: gate)
   let endpoint = HTTP2Endpoint(
-    name: "test", host: "127.0.0.1", port: 0, maxMessageBytes: 4 * 1024 * 1024,
+    name: "test", host: "127.0.0.1", port: port, maxMessageBytes: 4 * 1024 * 1024,
     methods: GRPCMethod.watcherMethods(invoker: invoker, health: health))
   try await withThrowingTaskGroup(of: Void.self) { group in
     group.addTask { try await endpoint.serve() }

@@ -166,6 +166,47 @@ def test_a_handler_calls_another_watcher_over_the_mesh_and_survives_its_absence(
     assert caller.process.poll() is None
 
 
+def test_mesh_calls_reach_an_independent_grpcio_callee_with_its_status_intact(start_watcher, call, pb):
+    """The watcher's own mesh client against grpcio's C core as the callee: the request it sends
+    (function name, trigger, a deadline grpcio reads), the reply, a status with a non-ASCII
+    message, and a reply over the 4 MiB limit."""
+    from concurrent import futures
+    seen = []
+
+    class Callee(pb.services.FxWatcherServicer):
+        def Call(self, request, context):
+            seen.append((request.info.FunctionName, request.info.Trigger.Name, context.time_remaining(),
+                         dict(context.invocation_metadata()).get("user-agent", "")))
+            text = request.input.decode()
+            if text == "missing":
+                context.abort(grpc.StatusCode.NOT_FOUND, "센서 없음: 100% gone")
+            if text == "huge":
+                return pb.messages.Reply(Output="a" * (4 * 1024 * 1024 + 1))
+            return pb.messages.Reply(Output=f"python heard {text}")
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    pb.services.add_FxWatcherServicer_to_server(Callee(), server)
+    callee_port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        caller = start_watcher(env={"HANDLER_NAME": "relay", "MESH_ADDRESS": f"{{function}}:{callee_port}"})
+        assert call(caller.port, b"127.0.0.1:hello", timeout=10).Output == "python heard hello"
+        function, trigger, remaining, agent = seen[0]
+        assert (function, trigger) == ("127.0.0.1", "mesh")
+        assert 0 < remaining <= 10, remaining  # the caller's 10 s deadline bounds the mesh call's
+        assert "fxwatcher-mesh" in agent
+        with pytest.raises(grpc.RpcError) as raised:
+            call(caller.port, b"127.0.0.1:missing")
+        assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+        assert raised.value.details().endswith("failed: 센서 없음: 100% gone"), raised.value.details()
+        with pytest.raises(grpc.RpcError) as raised:
+            call(caller.port, b"127.0.0.1:huge")
+        assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert call(caller.port, b"127.0.0.1:again").Output == "python heard again"
+    finally:
+        server.stop(None)
+
+
 def scrape(port):
     import urllib.request
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:

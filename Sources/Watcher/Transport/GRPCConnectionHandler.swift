@@ -15,7 +15,8 @@ import NIOHTTP2
 /// as NIOHTTP2's connection management handler did, in front of this one, at a cost of two
 /// type casts per event and a handler more for every frame: a GOAWAY naming the largest stream id
 /// and a PING; once the PING's ack says the caller has seen it, a GOAWAY naming the last stream
-/// opened (NIOHTTP2 refuses later ones); the connection closes when its last stream has.
+/// opened (NIOHTTP2 refuses later ones); the connection closes when its last stream has. A
+/// connection without open streams gets the last GOAWAY at once and closes.
 ///
 /// Replies of the calls finishing in one event-loop tick go to NIOHTTP2 with one flush. Errors
 /// pass on untouched: NIOHTTP2 has already answered a protocol error, with RST_STREAM for a
@@ -80,6 +81,13 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
     self.context = nil
   }
 
+  /// Passes the error on; one that is not a stream's closes the connection. NIOHTTP2 has told the
+  /// caller (GOAWAY) of a protocol error of the connection's, and then leaves it open but unusable.
+  func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    context.fireErrorCaught(error)
+    if !(error is NIOHTTP2Errors.StreamError) { context.close(promise: nil) }
+  }
+
   func channelInactive(context: ChannelHandlerContext) {
     closeAllStreams()
     context.fireChannelInactive()
@@ -142,9 +150,13 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
   private func beginGracefulShutdown() {
     guard case .notStarted = shutdown else { return }
     shutdown = .awaitingPingAck
-    write(.goAway(lastStreamID: .maxID, errorCode: .noError, opaqueData: nil), on: .rootStream)
-    write(.ping(Self.shutdownPingData, ack: false), on: .rootStream)
-    flushSoon()
+    guard streams.isEmpty else {
+      write(.goAway(lastStreamID: .maxID, errorCode: .noError, opaqueData: nil), on: .rootStream)
+      write(.ping(Self.shutdownPingData, ack: false), on: .rootStream)
+      flushSoon()
+      return
+    }
+    finishGracefulShutdown()
   }
 
   private func finishGracefulShutdown() {
@@ -155,13 +167,26 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
     closeIfDone()
   }
 
-  /// Closes the connection once its shutdown's final GOAWAY is sent and no stream is open, a
-  /// loop tick later: the frames that closed the last stream are written and flushed first.
+  /// Once a shutdown has begun and no stream is open: sends the final GOAWAY if it is not sent
+  /// yet, then closes the connection a loop tick later (the frames that closed the last stream
+  /// are written and flushed first).
+  ///
+  /// The PING's ack is not waited for then: NIOHTTP2 takes a GOAWAY sent with no stream open as
+  /// the connection's end, and any frame but a PING after it (a late SETTINGS ack, a
+  /// WINDOW_UPDATE) as a protocol error, a new stream too. A request sent meanwhile was not
+  /// taken, and the last GOAWAY tells its caller so.
   private func closeIfDone() {
-    guard case .closingWhenIdle = shutdown, streams.isEmpty, let context else { return }
-    let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-    context.eventLoop.execute {
-      handler.value.context?.close(promise: nil)
+    guard streams.isEmpty, let context else { return }
+    switch shutdown {
+    case .notStarted:
+      return
+    case .awaitingPingAck:
+      finishGracefulShutdown()
+    case .closingWhenIdle:
+      let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+      context.eventLoop.execute {
+        handler.value.context?.close(promise: nil)
+      }
     }
   }
 

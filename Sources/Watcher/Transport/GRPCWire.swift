@@ -155,9 +155,45 @@ struct GRPCStatus: Error, Equatable {
     }
     return encoded
   }
+
+  /// `text`, a `grpc-message` as received, percent-decoded; a `%` not followed by two hex digits
+  /// is kept as it is, and bytes that are not UTF-8 become U+FFFD.
+  static func decodedMessage(_ text: String) -> String {
+    let bytes = Array(text.utf8)
+    var decoded: [UInt8] = []
+    decoded.reserveCapacity(bytes.count)
+    var index = 0
+    while index < bytes.count {
+      if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count,
+        let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
+      {
+        decoded.append(high << 4 | low)
+        index += 3
+      } else {
+        decoded.append(bytes[index])
+        index += 1
+      }
+    }
+    return String(decoding: decoded, as: UTF8.self)
+  }
+
+  private static func hexValue(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+    default: nil
+    }
+  }
 }
 
 extension HandlerError.Code {
+  /// The code of the gRPC status code numbered `grpcStatusCode` (`unknown` for a number gRPC
+  /// does not define, and for 0, which is no failure).
+  init(grpcStatusCode: Int) {
+    self = Self.allCases.first { $0.grpcStatusCode == grpcStatusCode } ?? .unknown
+  }
+
   /// The number of the gRPC status code of the same name.
   var grpcStatusCode: Int {
     switch self {

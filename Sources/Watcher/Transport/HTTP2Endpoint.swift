@@ -84,6 +84,12 @@ final class HTTP2Endpoint: Endpoint {
     connections.quiesceAll()
   }
 
+  /// Shuts the connections open now down gracefully, as ``beginGracefulShutdown()`` does, but
+  /// goes on accepting new ones.
+  func quiesceOpenConnections() {
+    connections.quiesceOpen()
+  }
+
   /// Sets up one accepted connection: HTTP/2 and its calls (whose handler also shuts it down
   /// gracefully when told to quiesce).
   private static func configure(
@@ -142,6 +148,13 @@ private final class ConnectionSet: Sendable {
   /// The connections open now.
   var all: [any Channel] {
     state.withLock { Array($0.channels.values) }
+  }
+
+  /// Tells the connections open now to quiesce; later ones are not.
+  func quiesceOpen() {
+    for channel in all {
+      channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+    }
   }
 
   func quiesceAll() {

@@ -1,0 +1,177 @@
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import NIOPosix
+import Synchronization
+
+/// One plaintext HTTP/2 connection to another watcher's mesh port, carrying unary gRPC calls,
+/// each on a stream of its own (``UnaryCallHandler``).
+///
+/// It takes no new calls once the callee says it is going away (GOAWAY) or the connection has
+/// closed; the calls in flight finish. ``closeWhenIdle()`` closes it after its last call.
+final class MeshConnection: Sendable {
+  /// The flow-control window of the connection and of each stream, in bytes: a reply of a few
+  /// MiB arrives without waiting for window updates.
+  static let windowSize = 4 * 1024 * 1024
+
+  private let channel: any Channel
+  private let multiplexer: NIOHTTP2Handler.StreamMultiplexer
+  private let authority: String
+  private let usage: Usage
+
+  private init(channel: any Channel, multiplexer: NIOHTTP2Handler.StreamMultiplexer, authority: String, usage: Usage) {
+    self.channel = channel
+    self.multiplexer = multiplexer
+    self.authority = authority
+    self.usage = usage
+  }
+
+  /// Connects to `host:port`, giving up after `timeout`; calls name `authority` as their
+  /// `:authority`.
+  static func connect(
+    host: String, port: Int, authority: String, group: any EventLoopGroup, timeout: Duration
+  ) async throws
+    -> MeshConnection
+  {
+    let usage = Usage()
+    let (channel, multiplexer) = try await ClientBootstrap(group: group)
+      .connectTimeout(.nanoseconds(timeout.nanoseconds))
+      .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+      .connect(host: host, port: port) { channel in
+        channel.eventLoop.makeCompletedFuture {
+          var connection = NIOHTTP2Handler.ConnectionConfiguration()
+          connection.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: 100),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
+            HTTP2Setting(parameter: .initialWindowSize, value: windowSize),
+          ]
+          connection.targetWindowSize = windowSize
+          var streams = NIOHTTP2Handler.StreamConfiguration()
+          streams.targetWindowSize = windowSize
+          let sync = channel.pipeline.syncOperations
+          // A callee opens no streams of its own: any it tries is closed.
+          let multiplexer = try sync.configureHTTP2Pipeline(
+            mode: .client, connectionConfiguration: connection, streamConfiguration: streams
+          ) { stream in stream.close() }
+          try sync.addHandler(GoAwayObserver(usage: usage))
+          return (channel, multiplexer)
+        }
+      }
+    return MeshConnection(channel: channel, multiplexer: multiplexer, authority: authority, usage: usage)
+  }
+
+  /// Whether new calls may go on this connection.
+  var acceptsCalls: Bool {
+    channel.isActive && usage.acceptsCalls
+  }
+
+  /// Calls `path` with the encoded request `message` and returns the reply's encoded message.
+  /// Throws a ``MeshCallFailure``: the callee's status, or the client-side failure's.
+  func call(path: String, message: some Collection<UInt8>, timeout: Duration, maxReplyBytes: Int) async throws
+    -> ByteBuffer
+  {
+    guard usage.begin() else {
+      throw MeshCallFailure.unavailable("the connection is closing", wasNotProcessed: true)
+    }
+    defer { if usage.end() { channel.close(promise: nil) } }
+    let headers: HPACKHeaders = [
+      ":method": "POST", ":scheme": "http", ":path": path, ":authority": authority,
+      "content-type": "application/grpc", "te": "trailers", "grpc-timeout": GRPCTimeout.header(for: timeout),
+      "user-agent": "fxwatcher-mesh",
+    ]
+    let framed = GRPCFrame.message(message, allocator: channel.allocator)
+    let loop = channel.eventLoop
+    let outcome = UnaryCallOutcome(eventLoop: loop)
+    multiplexer.createStreamChannel { [usage] stream in
+      stream.eventLoop.makeCompletedFuture {
+        try stream.pipeline.syncOperations.addHandler(
+          UnaryCallHandler(
+            headers: headers, message: framed, timeout: timeout, maxReplyBytes: maxReplyBytes, outcome: outcome,
+            connection: usage))
+      }
+    }.whenFailure { error in
+      outcome.settle(.failure(.unavailable("no stream could be opened: \(error)", wasNotProcessed: true)))
+    }
+    return try await withTaskCancellationHandler {
+      try await outcome.promise.futureResult.get()
+    } onCancel: {
+      loop.execute {
+        outcome.settle(.failure(MeshCallFailure(code: .cancelled, message: "the caller cancelled the call")))
+      }
+    }
+  }
+
+  /// Closes the connection once no call is on it (at once if none is); it takes no new calls.
+  func closeWhenIdle() {
+    if usage.closeWhenIdle() { channel.close(promise: nil) }
+  }
+
+  /// The calls on a connection and whether it takes more.
+  final class Usage: Sendable {
+    private struct State {
+      var openCalls = 0
+      /// The last stream the callee said it took, once it said it is going away.
+      var goAwayLastStreamID: HTTP2StreamID?
+      var closingWhenIdle = false
+    }
+
+    private let state = Mutex(State())
+
+    var acceptsCalls: Bool {
+      state.withLock { $0.goAwayLastStreamID == nil && !$0.closingWhenIdle }
+    }
+
+    /// Whether the callee's GOAWAY left stream `id` out: it was not taken.
+    func wasLeftOut(_ id: HTTP2StreamID) -> Bool {
+      state.withLock { state in state.goAwayLastStreamID.map { id > $0 } ?? false }
+    }
+
+    /// Counts a call in, unless the connection is closing.
+    func begin() -> Bool {
+      state.withLock { state in
+        guard !state.closingWhenIdle else { return false }
+        state.openCalls += 1
+        return true
+      }
+    }
+
+    /// Counts a call out; true if the connection is to close now.
+    func end() -> Bool {
+      state.withLock { state in
+        state.openCalls -= 1
+        return state.closingWhenIdle && state.openCalls == 0
+      }
+    }
+
+    /// True if the connection is to close now.
+    func closeWhenIdle() -> Bool {
+      state.withLock { state in
+        state.closingWhenIdle = true
+        return state.openCalls == 0
+      }
+    }
+
+    func goAway(lastStreamID: HTTP2StreamID) {
+      state.withLock { state in state.goAwayLastStreamID = min(lastStreamID, state.goAwayLastStreamID ?? .maxID) }
+    }
+  }
+
+  /// Sees the callee's GOAWAY (NIOHTTP2 passes the connection's own frames down the pipeline,
+  /// before it closes the streams the GOAWAY left out) and stops new calls from being sent on
+  /// the connection.
+  private final class GoAwayObserver: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+
+    private let usage: Usage
+
+    init(usage: Usage) {
+      self.usage = usage
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+      if case .goAway(let lastStreamID, _, _) = unwrapInboundIn(data).payload {
+        usage.goAway(lastStreamID: lastStreamID)
+      }
+    }
+  }
+}
