@@ -19,8 +19,9 @@ import NIOHTTP2
 /// connection without open streams gets the last GOAWAY at once and closes.
 ///
 /// Replies of the calls finishing in one event-loop tick go to NIOHTTP2 with one flush. Errors
-/// pass on untouched: NIOHTTP2 has already answered a protocol error, with RST_STREAM for a
-/// stream's (the stream then closes) and GOAWAY for the connection's, and other calls go on.
+/// pass on: NIOHTTP2 has already answered a protocol error, with RST_STREAM for a stream's (the
+/// stream then closes, other calls go on) and GOAWAY for the connection's, after which this
+/// closes the connection.
 final class GRPCConnectionHandler: ChannelDuplexHandler {
   typealias InboundIn = HTTP2Frame
   typealias OutboundIn = HTTP2Frame
@@ -127,10 +128,7 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
     case let update as NIOHTTP2WindowUpdatedEvent:
       guard let size = update.inboundWindowSize else { break }
       if update.streamID == .rootStream {
-        if let increment = connectionWindow.sizeChanged(to: size) {
-          write(.windowUpdate(windowSizeIncrement: increment), on: .rootStream)
-          flushSoon()
-        }
+        sendConnectionWindowUpdate(connectionWindow.sizeChanged(to: size))
       } else {
         streams[update.streamID]?.inboundWindowChanged(to: size)
       }
@@ -143,6 +141,17 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
       break
     }
     context.fireUserInboundEventTriggered(event)
+  }
+
+  private func sendConnectionWindowUpdate(_ increment: Int?) {
+    guard let increment, let context else { return }
+    let written = context.eventLoop.makePromise(of: Void.self)
+    write(.windowUpdate(windowSizeIncrement: increment), on: .rootStream, promise: written)
+    flushSoon()
+    let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+    written.futureResult.whenSuccess {
+      handler.value.sendConnectionWindowUpdate(handler.value.connectionWindow.updateWritten(increment))
+    }
   }
 
   // MARK: Graceful shutdown

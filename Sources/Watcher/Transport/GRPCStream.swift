@@ -151,8 +151,13 @@ final class GRPCStream: DeadlineWatched {
 
   private func sendWindowUpdate(_ increment: Int?) {
     guard let increment, let connection, !finished, !requestsEnded else { return }
-    connection.write(.windowUpdate(windowSizeIncrement: increment), on: id)
+    let written = executor.eventLoop.makePromise(of: Void.self)
+    connection.write(.windowUpdate(windowSizeIncrement: increment), on: id, promise: written)
     connection.flushSoon()
+    let stream = NIOLoopBound(self, eventLoop: executor.eventLoop)
+    written.futureResult.whenSuccess {
+      stream.value.sendWindowUpdate(stream.value.window.updateWritten(increment))
+    }
   }
 
   // MARK: Requests

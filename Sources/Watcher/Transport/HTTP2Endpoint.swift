@@ -157,14 +157,10 @@ private final class ConnectionSet: Sendable {
     }
   }
 
+  /// Tells the connections open now, and every one accepted from now on, to quiesce.
   func quiesceAll() {
-    let channels = state.withLock { state in
-      state.quiescing = true
-      return Array(state.channels.values)
-    }
-    for channel in channels {
-      channel.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
-    }
+    state.withLock { $0.quiescing = true }
+    quiesceOpen()
   }
 
   func closeAll() {
