@@ -108,6 +108,7 @@ public struct WatcherService: Service, CustomStringConvertible {
     case shutdownRequested
     case drainExpired
     case trimmerStopped
+    case warmedUp
   }
 
   /// How often the idle memory trimmer looks whether a busy period has ended.
@@ -166,6 +167,11 @@ public struct WatcherService: Service, CustomStringConvertible {
         await IdleMemoryTrimmer(gate: gate, interval: Self.memoryTrimInterval).run()
         return .trimmerStopped
       }
+      // The gRPC endpoints share their code: warming one warms both.
+      group.addTask { [endpoints] in
+        await endpoints.first?.warmUp()
+        return .warmedUp
+      }
       try await drive(&group)
     }
   }
@@ -202,7 +208,7 @@ public struct WatcherService: Service, CustomStringConvertible {
           group.cancelAll()
           return
         }
-      case .trimmerStopped:
+      case .trimmerStopped, .warmedUp:
         continue
       case .drainExpired:
         if running > 0 {

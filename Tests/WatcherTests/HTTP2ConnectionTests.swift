@@ -123,6 +123,20 @@ struct HTTP2ConnectionTests {
     }
   }
 
+  @Test func theWarmUpIsAHealthCheckThatRunsNoHandlerAndLeavesNothingOpen() async throws {
+    let calls = Counter()
+    let handler = ClosureHandler { request, _ in
+      calls.add()
+      return .bytes(request.input)
+    }
+    try await withServedEndpoint(handler) { endpoint, _ in
+      #expect(await endpoint.checkOwnHealth())
+      await endpoint.warmUp()
+      #expect(calls.value == 0)
+      #expect(endpoint.liveStreams.value == 0)
+    }
+  }
+
   static func message(_ text: String) -> ByteBuffer {
     var request = Pb_Request()
     request.input = .init(text.utf8)

@@ -15,4 +15,11 @@ protocol Endpoint: Sendable {
   func boundAddress() async throws -> String
   /// Stops accepting new calls; ``serve()`` returns once the calls in flight have finished.
   func beginGracefulShutdown()
+  /// Once serving, does what the first caller's call would otherwise wait for that only a
+  /// process's first call does; a no-op unless an endpoint has such work.
+  func warmUp() async
+}
+
+extension Endpoint {
+  func warmUp() async {}
 }
