@@ -22,7 +22,8 @@ public struct WatcherService: Service, CustomStringConvertible {
   private let mesh: GRPCMeshClient?
   private let onReady: (@Sendable ([String: String]) -> Void)?
 
-  /// Creates a watcher for `handler` with grpc-swift endpoints on both ports.
+  /// Creates a watcher for `handler` with its HTTP/2 endpoints on both ports (and the metrics
+  /// endpoint if one is set).
   ///
   /// `functionName` is the function's name when ``WatcherConfiguration/functionName`` is unset.
   public init(
