@@ -6,8 +6,9 @@ Debian's golang-google-grpc-dev; C++: a grpc++ synchronous server with Debian's 
 Python: grpcio with 10 worker threads), all echoing pb.FxWatcher/Call like the release
 `fxwatcher` (echo). Then, for each round, runs every case against every server in turn (the
 order rotating between rounds) with h2load on loopback, and prints calls/s, p50/p99 latency,
-server CPU per call and resident memory, plus cold start (exec to the first OK call) and idle
-memory, and fxwatcher's ratio to the better of Go and C++.
+server CPU per call and resident memory, plus cold start (exec to the first OK call), the first
+call of a server that is up (h2load's timing, 0.3 s after its port accepts), idle memory, and
+fxwatcher's ratio to the better of Go and C++.
 
 Usage:
   swift build -c release --product fxwatcher
@@ -183,6 +184,27 @@ def load(server, case, body_path, seconds):
     return calls / seconds, p50, p99, cpu * 1e6 / calls
 
 
+def first_call_once_up(server, body_path):
+    """µs of a fresh server's first call (h2load's own timing, connection set-up excluded), made
+    0.3 s after its port accepts connections, as a first caller after readiness would."""
+    deadline = time.perf_counter() + 30
+    while not accepts(server.port):
+        if time.perf_counter() > deadline or server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} did not start")
+        time.sleep(0.0005)
+    time.sleep(0.3)
+    with tempfile.NamedTemporaryFile(prefix="h2load-", suffix=".log") as log:
+        subprocess.run(
+            ["h2load", "-n", "1", "-c", "1", "-m", "1", "-d", str(body_path), "--log-file", log.name,
+             "-H", "content-type: application/grpc", "-H", "te: trailers",
+             f"http://127.0.0.1:{server.port}/pb.FxWatcher/Call"],
+            capture_output=True, text=True, timeout=60)
+        lines = [line.split() for line in Path(log.name).read_text().splitlines()]
+    if not lines or lines[0][1] != "200":
+        raise RuntimeError(f"{server.name}: the first call failed")
+    return int(lines[0][2])
+
+
 def build_template_function():
     """Builds the OpenFx template's function with an echo handler against this checkout (static
     stdlib, stripped, as the template's Dockerfile does); returns the binary's path."""
@@ -299,8 +321,13 @@ def main():
         if "swift" in rates and references:
             cells.append(f"{rates['swift'] / max(references):.2f}x")
         print(" | ".join(cells))
-        # More cold starts, the servers taking turns: the median of all (the rounds' included,
-        # whose first may find a cold page cache) and the fastest.
+    # More cold starts, the servers taking turns: the median of all (the rounds' included,
+    # whose first may find a cold page cache) and the fastest. And the first call of servers
+    # that are up, as a caller after readiness makes it.
+    first_calls = {name: [] for name in names}
+    with tempfile.TemporaryDirectory() as scratch:
+        body = Path(scratch) / "body"
+        body.write_bytes(request_body(pb, 5))
         for _ in range(args.starts):
             for name in names:
                 server = Server(name, commands[name])
@@ -308,8 +335,14 @@ def main():
                     starts[name].append(server.cold_start(call_once) * 1000)
                 finally:
                     server.stop()
+                server = Server(name, commands[name])
+                try:
+                    first_calls[name].append(first_call_once_up(server, body))
+                finally:
+                    server.stop()
     print(" | ".join(["exec -> first OK call, median (ms)"] + [f"{statistics.median(starts[n]):.1f}" for n in names]))
     print(" | ".join(["exec -> first OK call, fastest (ms)"] + [f"{min(starts[n]):.1f}" for n in names]))
+    print(" | ".join(["first call once up, median (µs)"] + [f"{statistics.median(first_calls[n]):,.0f}" for n in names]))
     print(" | ".join(["idle RSS (MB)"] + [f"{statistics.mean(idle[n]):.1f}" for n in names]))
     print(" | ".join(["RSS after the cases (MB)"] + [f"{statistics.mean(peak[n]):.1f}" for n in names]))
     print(" | ".join(["RSS 3 s later (MB)"] + [f"{statistics.mean(settled[n]):.1f}" for n in names]))

@@ -71,9 +71,10 @@ struct HTTP2ConnectionTests {
 
   @Test func quiescingSendsTwoGoAwaysLetsTheOpenCallFinishThenCloses() async throws {
     let started = AsyncStream<Void>.makeStream()
+    let latch = FlowControlTests.Latch()
     let handler = ClosureHandler { request, _ in
       started.continuation.yield()
-      try await Task.sleep(for: .milliseconds(300))
+      while !latch.isOpen { try await Task.sleep(for: .milliseconds(5)) }
       return .bytes(request.input)
     }
     try await withServedEndpoint(handler) { endpoint, port in
@@ -82,6 +83,10 @@ struct HTTP2ConnectionTests {
       var calls = started.stream.makeAsyncIterator()
       await calls.next()
       endpoint.beginGracefulShutdown()
+      // The handler goes on once the client has the first GOAWAY (the loop may take its time to
+      // get to the shutdown on a busy machine).
+      while connection.goAways.value.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+      latch.open()
       // The call in its handler when the shutdown began is answered in full.
       #expect(try await reply == [.headers(status: "200", grpcStatus: nil), .data(Self.reply("late")), .headers(status: nil, grpcStatus: "0")])
       // Then the watcher closes the connection, having said first that it stops taking streams
