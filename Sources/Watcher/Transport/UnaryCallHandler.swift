@@ -5,7 +5,7 @@ import NIOHTTP2
 
 /// Why a call a ``MeshConnection`` carried did not return a reply: the gRPC status it ended with,
 /// or the client-side failure with the code gRPC clients give it.
-struct MeshCallFailure: Error, Equatable {
+struct MeshCallFailure: Error {
   /// The gRPC status code's name.
   var code: HandlerError.Code
   /// What went wrong, as the callee said it or as the client saw it.
@@ -57,8 +57,9 @@ final class UnaryCallOutcome: @unchecked Sendable {
 /// What is not a proper reply settles the call with the code gRPC clients give it: an HTTP status
 /// other than 200 its mapped code, a content type other than gRPC's `UNKNOWN`, a message over the
 /// limit `RESOURCE_EXHAUSTED`, a compressed one (none was asked for), a second message, a missing
-/// message or missing trailers `INTERNAL`, a stream reset or a connection lost `UNAVAILABLE`
-/// (`CANCELLED` for a cancel). The deadline settles it as `DEADLINE_EXCEEDED` and resets the stream.
+/// message or missing trailers `INTERNAL`, a stream reset as gRPC clients map its code (see
+/// ``failure(ofReset:)``), a connection lost `UNAVAILABLE`. The deadline settles it as
+/// `DEADLINE_EXCEEDED` and resets the stream.
 final class UnaryCallHandler: ChannelInboundHandler {
   typealias InboundIn = HTTP2Frame.FramePayload
   typealias OutboundOut = HTTP2Frame.FramePayload
