@@ -21,8 +21,12 @@ final class GRPCMeshClient: MeshClient {
   /// The largest reply taken, in bytes (gRPC clients' usual 4 MiB).
   static let maxReplyBytes = 4 * 1024 * 1024
 
+  /// How long a connection may carry no call before it is closed (the next call reconnects).
+  static let defaultIdleTimeout = Duration.seconds(300)
+
   private let address: MeshAddress
   private let group: any EventLoopGroup
+  private let idleTimeout: Duration
   private let state = Mutex(State())
 
   private struct State {
@@ -30,9 +34,15 @@ final class GRPCMeshClient: MeshClient {
     var isShutDown = false
   }
 
-  init(address: MeshAddress, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+  /// A client for the functions `address` names; a connection that carried no call for
+  /// `idleTimeout` is closed.
+  init(
+    address: MeshAddress, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+    idleTimeout: Duration = defaultIdleTimeout
+  ) {
     self.address = address
     self.group = group
+    self.idleTimeout = idleTimeout
   }
 
   func call(_ function: String, input: Data, timeout: Duration) async throws -> Data {
@@ -100,9 +110,9 @@ final class GRPCMeshClient: MeshClient {
           throw MeshCallFailure.unavailable("the watcher is shutting down")
         }
         if let task = state.connections[key] { return task }
-        let task = Task { [group] in
+        let task = Task { [group, idleTimeout] in
           try await MeshConnection.connect(
-            host: host, port: port, authority: key, group: group, timeout: deadline - .now)
+            host: host, port: port, authority: key, group: group, timeout: deadline - .now, idleTimeout: idleTimeout)
         }
         state.connections[key] = task
         return task

@@ -189,6 +189,40 @@ struct MeshTests {
     }
   }
 
+  @Test func aConnectionIdleForItsTimeoutIsClosedAndTheNextCallReconnects() async throws {
+    try await withServedEndpoint(ClosureHandler { _, _ in "ok" }) { endpoint, port in
+      let mesh = GRPCMeshClient(
+        address: MeshAddress(template: "127.0.0.1:\(port)", namespace: "n"), idleTimeout: .milliseconds(200))
+      defer { mesh.shutdown() }
+      for _ in 1...2 {
+        #expect(try await mesh.call("f", input: Data(), timeout: .seconds(5)) == Data("ok".utf8))
+        #expect(endpoint.openConnections == 1)
+        let start = ContinuousClock.now
+        while endpoint.openConnections > 0 && ContinuousClock.now - start < .seconds(5) {
+          try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(endpoint.openConnections == 0, "the idle connection was not closed")
+      }
+    }
+  }
+
+  @Test func aConnectionInUseIsNotClosedForIdleness() {
+    let usage = MeshConnection.Usage()
+    #expect(usage.begin())
+    #expect(usage.end(idleTimeout: .seconds(60)) == .checkIdle(.seconds(60)))
+    #expect(usage.begin())
+    #expect(usage.idleCheck(idleTimeout: .zero) == .nothing, "a call is open")
+    // The call that just ended starts a new idle period; the check that follows sees it.
+    #expect(usage.end(idleTimeout: .seconds(60)) == .checkIdle(.seconds(60)))
+    guard case .checkIdle(let delay) = usage.idleCheck(idleTimeout: .seconds(60)) else {
+      Issue.record("closed a connection idle for less than its timeout")
+      return
+    }
+    #expect(delay > .seconds(59))
+    #expect(usage.idleCheck(idleTimeout: .zero) == .closeNow)
+    #expect(!usage.begin(), "a connection closed for idleness takes no call")
+  }
+
   @Test func timeoutsAreWrittenAsGRPCTimeoutHeaders() {
     #expect(GRPCTimeout.header(for: .milliseconds(300)) == "300000u")
     #expect(GRPCTimeout.header(for: .nanoseconds(1)) == "1u")

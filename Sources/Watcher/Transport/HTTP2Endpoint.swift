@@ -22,6 +22,8 @@ final class HTTP2Endpoint: Endpoint {
   private let connections = ConnectionSet()
   /// How many calls' stream objects exist, on every connection: ended ones must be let go.
   let liveStreams = LiveCount()
+  /// How many connections are open.
+  var openConnections: Int { connections.all.count }
 
   /// The largest number of calls one connection may have open at once (HTTP/2
   /// `SETTINGS_MAX_CONCURRENT_STREAMS`); `MAX_INFLIGHT` bounds the calls of all connections.
@@ -102,7 +104,7 @@ final class HTTP2Endpoint: Endpoint {
     guard
       let connection = try? await MeshConnection.connect(
         host: host, port: port, authority: MeshAddress.text(host: host, port: port), group: group,
-        timeout: .seconds(2))
+        timeout: .seconds(2), idleTimeout: .seconds(2))
     else { return false }
     defer { connection.closeWhenIdle() }
     let reply = try? await connection.call(

@@ -8,7 +8,8 @@ import Synchronization
 /// each on a stream of its own (``UnaryCallHandler``).
 ///
 /// It takes no new calls once the callee says it is going away (GOAWAY) or the connection has
-/// closed; the calls in flight finish. ``closeWhenIdle()`` closes it after its last call.
+/// closed; the calls in flight finish. ``closeWhenIdle()`` closes it after its last call, and it
+/// closes by itself once it has carried no call for its idle timeout.
 final class MeshConnection: Sendable {
   /// The flow-control window of the connection and of each stream, in bytes: a reply of a few
   /// MiB arrives without waiting for window updates.
@@ -18,18 +19,24 @@ final class MeshConnection: Sendable {
   private let multiplexer: NIOHTTP2Handler.StreamMultiplexer
   private let authority: String
   private let usage: Usage
+  private let idleTimeout: Duration
 
-  private init(channel: any Channel, multiplexer: NIOHTTP2Handler.StreamMultiplexer, authority: String, usage: Usage) {
+  private init(
+    channel: any Channel, multiplexer: NIOHTTP2Handler.StreamMultiplexer, authority: String, usage: Usage,
+    idleTimeout: Duration
+  ) {
     self.channel = channel
     self.multiplexer = multiplexer
     self.authority = authority
     self.usage = usage
+    self.idleTimeout = idleTimeout
   }
 
   /// Connects to `host:port`, giving up after `timeout`; calls name `authority` as their
-  /// `:authority`.
+  /// `:authority`. The connection closes once it has carried no call for `idleTimeout`.
   static func connect(
-    host: String, port: Int, authority: String, group: any EventLoopGroup, timeout: Duration
+    host: String, port: Int, authority: String, group: any EventLoopGroup, timeout: Duration,
+    idleTimeout: Duration
   ) async throws
     -> MeshConnection
   {
@@ -57,7 +64,8 @@ final class MeshConnection: Sendable {
           return (channel, multiplexer)
         }
       }
-    return MeshConnection(channel: channel, multiplexer: multiplexer, authority: authority, usage: usage)
+    return MeshConnection(
+      channel: channel, multiplexer: multiplexer, authority: authority, usage: usage, idleTimeout: idleTimeout)
   }
 
   /// Whether new calls may go on this connection.
@@ -73,7 +81,7 @@ final class MeshConnection: Sendable {
     guard usage.begin() else {
       throw MeshCallFailure.unavailable("the connection is closing", wasNotProcessed: true)
     }
-    defer { if usage.end() { channel.close(promise: nil) } }
+    defer { ended() }
     let headers: HPACKHeaders = [
       ":method": "POST", ":scheme": "http", ":path": path, ":authority": authority,
       "content-type": "application/grpc", "te": "trailers", "grpc-timeout": GRPCTimeout.header(for: timeout),
@@ -106,10 +114,46 @@ final class MeshConnection: Sendable {
     if usage.closeWhenIdle() { channel.close(promise: nil) }
   }
 
+  /// A call ended: closes the connection if it is closing and this was its last call; if this
+  /// was its last for now and no idle check is pending, checks again after the idle timeout.
+  private func ended() {
+    switch usage.end(idleTimeout: idleTimeout) {
+    case .closeNow:
+      channel.close(promise: nil)
+    case .checkIdle(let delay):
+      checkIdle(after: delay)
+    case .nothing:
+      break
+    }
+  }
+
+  /// Closes the connection if it has carried no call for the idle timeout by then, else looks
+  /// again when it would have (at most one check is pending per connection).
+  private func checkIdle(after delay: Duration) {
+    channel.eventLoop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) { [self] in
+      switch usage.idleCheck(idleTimeout: idleTimeout) {
+      case .closeNow: channel.close(promise: nil)
+      case .checkIdle(let delay): checkIdle(after: delay)
+      case .nothing: break
+      }
+    }
+  }
+
   /// The calls on a connection and whether it takes more.
   final class Usage: Sendable {
+    /// What the connection is to do after a call's end or an idle check.
+    enum Next: Equatable {
+      case nothing
+      case closeNow
+      /// Check whether it is still idle after this long.
+      case checkIdle(Duration)
+    }
+
     private struct State {
       var openCalls = 0
+      /// Since when no call has been open.
+      var idleSince = ContinuousClock.now
+      var idleCheckPending = false
       /// The last stream the callee said it took, once it said it is going away.
       var goAwayLastStreamID: HTTP2StreamID?
       var closingWhenIdle = false
@@ -135,11 +179,32 @@ final class MeshConnection: Sendable {
       }
     }
 
-    /// Counts a call out; true if the connection is to close now.
-    func end() -> Bool {
+    /// Counts a call out.
+    func end(idleTimeout: Duration) -> Next {
       state.withLock { state in
         state.openCalls -= 1
-        return state.closingWhenIdle && state.openCalls == 0
+        guard state.openCalls == 0 else { return .nothing }
+        if state.closingWhenIdle { return .closeNow }
+        state.idleSince = .now
+        guard !state.idleCheckPending else { return .nothing }
+        state.idleCheckPending = true
+        return .checkIdle(idleTimeout)
+      }
+    }
+
+    /// An idle check is due: close now if no call was open for `idleTimeout` (no more are then
+    /// taken), else when to look again, if no call is open.
+    func idleCheck(idleTimeout: Duration) -> Next {
+      state.withLock { state in
+        state.idleCheckPending = false
+        guard state.openCalls == 0, !state.closingWhenIdle else { return .nothing }
+        let idle = ContinuousClock.now - state.idleSince
+        guard idle < idleTimeout else {
+          state.closingWhenIdle = true
+          return .closeNow
+        }
+        state.idleCheckPending = true
+        return .checkIdle(idleTimeout - idle)
       }
     }
 
