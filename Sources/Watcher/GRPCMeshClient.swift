@@ -80,8 +80,6 @@ final class GRPCMeshClient: MeshClient {
       }
     } catch let failure as MeshCallFailure {
       throw HandlerError(failure.code, "mesh call to \(function) at \(target) failed: \(failure.message)")
-    } catch let error as HandlerError {
-      throw error
     } catch {
       throw HandlerError(.unavailable, "mesh call to \(function) at \(target) failed: \(error)")
     }
