@@ -70,7 +70,7 @@ final class GRPCMeshClient: MeshClient {
         do {
           let reply = try await connection.call(
             path: "/pb.FxWatcher/Call", message: message, timeout: remaining, maxReplyBytes: Self.maxReplyBytes)
-          guard let decoded = try? Pb_Reply(serializedBytes: Array(reply.readableBytesView)) else {
+          guard let decoded = try? Pb_Reply(serializedBytes: ProtobufBytes(buffer: reply)) else {
             throw MeshCallFailure.internalError("the reply is not a pb.Reply")
           }
           return Data(decoded.output.utf8)

@@ -167,9 +167,7 @@ final class GRPCStream: DeadlineWatched {
       return finish(GRPCStatus(.internalError, "gRPC calls are POST requests"), httpStatus: "405")
     }
     let contentType = headers.contentType ?? ""
-    guard contentType == "application/grpc" || contentType.hasPrefix("application/grpc+")
-      || contentType.hasPrefix("application/grpc;")
-    else {
+    guard GRPCContentType.matches(contentType) else {
       return finish(
         GRPCStatus(.internalError, "content-type \"\(contentType.prefix(64))\" is not application/grpc"),
         httpStatus: "415")

@@ -61,6 +61,14 @@ struct GRPCMessageReader {
   }
 }
 
+/// gRPC's content type, as requests and replies carry it.
+enum GRPCContentType {
+  /// Whether `value` is `application/grpc`, alone or with a `+format` or `;parameters`.
+  static func matches(_ value: String) -> Bool {
+    value == "application/grpc" || value.hasPrefix("application/grpc+") || value.hasPrefix("application/grpc;")
+  }
+}
+
 /// Writes gRPC's framing and the watcher's replies.
 enum GRPCFrame {
   /// A framed message whose only field is field 1, length-delimited (`bytes` or `string`):

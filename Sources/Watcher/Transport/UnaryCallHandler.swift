@@ -224,9 +224,7 @@ final class UnaryCallHandler: ChannelInboundHandler {
       return MeshCallFailure(code: code, message: "the callee answered HTTP status \(status)")
     }
     let contentType = headers.first(name: "content-type") ?? ""
-    guard contentType == "application/grpc" || contentType.hasPrefix("application/grpc+")
-      || contentType.hasPrefix("application/grpc;")
-    else {
+    guard GRPCContentType.matches(contentType) else {
       return MeshCallFailure(code: .unknown, message: "the reply's content type is \"\(contentType)\", not gRPC's")
     }
     return nil
