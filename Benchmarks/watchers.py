@@ -119,13 +119,17 @@ class Server:
         self.started = time.perf_counter()
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
+    def wait_until_accepting(self):
+        """Returns once the port accepts connections (tried every 0.2 ms, for at most 30 s from exec)."""
+        while not accepts(self.port):
+            if time.perf_counter() > self.started + 30 or self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} did not start")
+            time.sleep(0.0002)
+
     def cold_start(self, call_once):
         """Seconds from exec to the first OK call (connections tried every 0.2 ms)."""
         deadline = self.started + 30
-        while not accepts(self.port):
-            if time.perf_counter() > deadline or self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} did not start")
-            time.sleep(0.0002)
+        self.wait_until_accepting()
         while True:
             try:  # a fresh channel each time: a failed one would wait out grpcio's reconnect backoff
                 call_once(self.port, b"hello")
@@ -161,16 +165,22 @@ def request_body(pb, size):
     return struct.pack(">BI", 0, len(message)) + message
 
 
+def h2load(server, body_path, log_path, *options):
+    """h2load's command line for calls of pb.FxWatcher/Call with the framed request in body_path,
+    each call's timing logged to log_path."""
+    return ["h2load", *options, "-d", str(body_path), "--log-file", str(log_path),
+            "-H", "content-type: application/grpc", "-H", "te: trailers",
+            f"http://127.0.0.1:{server.port}/pb.FxWatcher/Call"]
+
+
 def load(server, case, body_path, seconds):
     """Runs h2load for `seconds` (after 1 s of warm-up); returns (calls/s, p50 µs, p99 µs, CPU µs/call)."""
     _, connections, streams, _ = case
     with tempfile.NamedTemporaryFile(prefix="h2load-", suffix=".log") as log:
         cpu_before = server.cpu_seconds()
         result = subprocess.run(
-            ["h2load", "-t", "1", "-c", str(connections), "-m", str(streams), "-D", str(seconds),
-             "--warm-up-time", "1", "-d", str(body_path), "--log-file", log.name,
-             "-H", "content-type: application/grpc", "-H", "te: trailers",
-             f"http://127.0.0.1:{server.port}/pb.FxWatcher/Call"],
+            h2load(server, body_path, log.name, "-t", "1", "-c", str(connections), "-m", str(streams),
+                   "-D", str(seconds), "--warm-up-time", "1"),
             capture_output=True, text=True, timeout=seconds + 60)
         cpu = server.cpu_seconds() - cpu_before
         durations = sorted(int(line.split()[2]) for line in Path(log.name).read_text().splitlines()
@@ -187,18 +197,11 @@ def load(server, case, body_path, seconds):
 def first_call_once_up(server, body_path):
     """µs of a fresh server's first call (h2load's own timing, connection set-up excluded), made
     0.3 s after its port accepts connections, as a first caller after readiness would."""
-    deadline = time.perf_counter() + 30
-    while not accepts(server.port):
-        if time.perf_counter() > deadline or server.process.poll() is not None:
-            raise RuntimeError(f"{server.name} did not start")
-        time.sleep(0.0005)
+    server.wait_until_accepting()
     time.sleep(0.3)
     with tempfile.NamedTemporaryFile(prefix="h2load-", suffix=".log") as log:
-        subprocess.run(
-            ["h2load", "-n", "1", "-c", "1", "-m", "1", "-d", str(body_path), "--log-file", log.name,
-             "-H", "content-type: application/grpc", "-H", "te: trailers",
-             f"http://127.0.0.1:{server.port}/pb.FxWatcher/Call"],
-            capture_output=True, text=True, timeout=60)
+        subprocess.run(h2load(server, body_path, log.name, "-n", "1", "-c", "1", "-m", "1"),
+                       capture_output=True, text=True, timeout=60)
         lines = [line.split() for line in Path(log.name).read_text().splitlines()]
     if not lines or lines[0][1] != "200":
         raise RuntimeError(f"{server.name}: the first call failed")
