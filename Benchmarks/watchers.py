@@ -208,13 +208,30 @@ def first_call_once_up(server, body_path):
     return int(lines[0][2])
 
 
-def build_template_function():
+# Builds whose compile flags differ need scratch paths of their own: swift build does not
+# recompile its dependencies' modules when only -Xswiftc flags change.
+TEMPLATE_FUNCTION_BUILD = WORK / "function" / ".build-sections"
+STATIC_FXWATCHER_BUILD = REPO / ".build-static-sections"
+
+
+def hot_code_flags(order_file=REPO / "Linking" / "hot-sections.order"):
+    """`swift build` flags that put the start-up and call path's code together (see the README's
+    "Hot code first"): each function in a section of its own, linked in Linking/hot-sections.order's
+    order, as both Dockerfiles build. Without an order file, the sections only."""
+    flags = ["-Xswiftc", "-Xfrontend", "-Xswiftc", "-function-sections", "-Xcc", "-ffunction-sections"]
+    if Path(order_file).exists():
+        flags += ["-Xlinker", f"--section-ordering-file={order_file}"]
+    return flags
+
+
+def build_template_function(link_map=None):
     """Builds the OpenFx template's function with an echo handler against this checkout (static
-    stdlib, stripped, as the template's Dockerfile does); returns the binary's path."""
+    stdlib, hot code first, stripped, as the template's Dockerfile does); returns the binary's path.
+    With `link_map`, the linker writes its map there too (scripts/generate-hot-sections.py)."""
     source = WORK / "function"
     WORK.mkdir(exist_ok=True)
     shutil.copytree(REPO / "Templates" / "openfx-runtime" / "swift" / "src", source, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns(".build"))
+                    ignore=shutil.ignore_patterns(".build*"))
     (source / "Sources" / "Function" / "Handler.swift").write_text(
         "import HandlerKit\n\n"
         "/// Echo, as fxwatcher's default handler.\n"
@@ -224,10 +241,12 @@ def build_template_function():
     package = WORK / "swift-openfx-watcher"  # the template names the package by its folder
     if not package.exists():
         package.symlink_to(REPO)
-    run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "Function"], cwd=source,
+    map_flags = ["-Xlinker", f"-Map={link_map}"] if link_map else []
+    run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "Function", *hot_code_flags(),
+         *map_flags, "--scratch-path", str(TEMPLATE_FUNCTION_BUILD)], cwd=source,
         env={**os.environ, "FXWATCHER_PACKAGE": str(package)})
     binary = WORK / "function-echo"
-    shutil.copy(source / ".build" / "release" / "Function", binary)
+    shutil.copy(TEMPLATE_FUNCTION_BUILD / "release" / "Function", binary)
     run(["strip", str(binary)])
     return binary
 
@@ -242,7 +261,7 @@ def main():
                         help="cold starts measured per server, after the rounds (the median is reported)")
     parser.add_argument("--install", action="store_true", help="apt-get install the reference servers' packages")
     parser.add_argument("--static", action="store_true",
-                        help="also build (.build-static) and measure a stripped static-stdlib release fxwatcher, "
+                        help="also build (.build-static-sections) and measure a stripped static-stdlib release fxwatcher, "
                              "as the runtime image ships it")
     parser.add_argument("--function", action="store_true",
                         help="also build (.build-bench/function) and measure an echo function made from the OpenFx "
@@ -254,10 +273,10 @@ def main():
     commands = {"swift": [args.binary], **build_references(python)}
     sizes = {"swift": Path(args.binary), "go": WORK / "watcher-go", "cpp": WORK / "watcher-cpp"}
     if args.static:
-        run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "fxwatcher",
-             "--scratch-path", str(REPO / ".build-static")], cwd=REPO)
+        run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "fxwatcher", *hot_code_flags(),
+             "--scratch-path", str(STATIC_FXWATCHER_BUILD)], cwd=REPO)
         sizes["swift-static"] = WORK / "fxwatcher-static"
-        shutil.copy(REPO / ".build-static" / "release" / "fxwatcher", sizes["swift-static"])
+        shutil.copy(STATIC_FXWATCHER_BUILD / "release" / "fxwatcher", sizes["swift-static"])
         run(["strip", str(sizes["swift-static"])])
         commands["swift-static"] = [str(sizes["swift-static"])]
         args.servers += ",swift-static"

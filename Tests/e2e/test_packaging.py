@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+from collections import defaultdict
 from pathlib import Path
 
 import grpc
@@ -84,6 +85,24 @@ def test_the_lint_names_what_is_wrong(tmp_path):
     assert "multi-stage" not in problems and "exec form" not in problems and "EXPOSE" not in problems
 
 
+def hot_code_placement(binary, order_file):
+    """How well `binary` follows `order_file` (Linking/hot-sections.order): the share of the
+    functions it lists that `binary` has, and how far apart they lie — the span from the first
+    one's start to the last one's end, over the sum of their sizes (1: side by side). A name
+    that several objects define locally (a merged `...Tm` function, say) also names copies the
+    order does not place, so the span counts the names defined once."""
+    listed = {line[len(".text."):] for line in order_file.read_text().split() if line.startswith(".text.")}
+    extents = defaultdict(list)
+    for line in subprocess.run(["nm", "-S", "--defined-only", str(binary)], capture_output=True, text=True,
+                               check=True).stdout.splitlines():
+        fields = line.split()
+        if len(fields) == 4 and fields[2] in "tTwW" and fields[3] in listed:
+            extents[fields[3]].append((int(fields[0], 16), int(fields[1], 16)))
+    unique = [places[0] for places in extents.values() if len(places) == 1]
+    span = max(start + size for start, size in unique) - min(start for start, _ in unique)
+    return len(extents) / len(listed), span / sum(size for _, size in unique)
+
+
 def test_the_runtime_image_builds_and_serves_a_chosen_handler_as_non_root(pb, tmp_path, image_root, handler_libraries):
     with open(tmp_path / "build.log", "wb") as log:
         image = build(REPO / "Dockerfile.swift-runtime", context=REPO, scratch=REPO / ".build-dockerfile",
@@ -95,6 +114,14 @@ def test_the_runtime_image_builds_and_serves_a_chosen_handler_as_non_root(pb, tm
     assert "libswiftCore" not in linked and "libFoundation" not in linked, f"the Swift runtime is not static:\n{linked}"
     # A release build is linked at a fixed address (ELF type EXEC, not a PIE's DYN): no relocations at start.
     assert int.from_bytes(binary.read_bytes()[16:18], "little") == 2
+    # Hot code first: the functions the start-up and a call run lie together, as the order file
+    # lists them (without the build's section flags they would spread over all 16 MB of code).
+    # A file that no longer covers the code is regenerated with scripts/generate-hot-sections.py.
+    covered, spread = hot_code_placement(REPO / ".build-dockerfile" / "stage0" / "build" / ".build" / "release" / "fxwatcher",
+                                         REPO / "Linking" / "hot-sections.order")
+    assert covered > 0.8, f"Linking/hot-sections.order is stale: {covered:.0%} of it is in the build"
+    assert spread < 1.5, (f"the hot functions are spread over {spread:.1f} times their size (objects compiled "
+                          "before without function sections are not recompiled: remove .build-dockerfile)")
     # The sentiment lexicon travels as a resource bundle next to the binary.
     serve(image, tmp_path, pb, "Have a nice day\n", "Sentiment(polarity=0.6, 1.0) \n")
     # A static watcher cannot share its Swift runtime with a handler library: it says so.
