@@ -215,18 +215,31 @@ STATIC_FXWATCHER_BUILD = REPO / ".build-static-sections"
 
 
 def hot_code_flags(order_file=REPO / "Linking" / "hot-sections.order"):
-    """`swift build` flags that put the start-up and call path's code together (see the README's
-    "Hot code first"): each function in a section of its own, linked in Linking/hot-sections.order's
-    order, as both Dockerfiles build. Without an order file, the sections only."""
+    """`swift build` flags that put the start-up and call path's code together, as both
+    Dockerfiles build (see the README's "Hot code first"): each function in a section of its own,
+    linked in Linking/hot-sections.order's order (without an order file, the sections only)."""
     flags = ["-Xswiftc", "-Xfrontend", "-Xswiftc", "-function-sections", "-Xcc", "-ffunction-sections"]
     if Path(order_file).exists():
         flags += ["-Xlinker", f"--section-ordering-file={order_file}"]
     return flags
 
 
+def static_libstdcxx_flags():
+    """The flag with which the template's Dockerfile links libstdc++ into a function: a folder
+    with only libstdc++.a searched first, so the static Swift runtime's -lstdc++ finds it."""
+    folder = WORK / "static-libstdc++"
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["clang", "-print-file-name=libstdc++.a"], check=True, capture_output=True,
+                             text=True).stdout.strip()
+    (folder / "libstdc++.a").unlink(missing_ok=True)
+    (folder / "libstdc++.a").symlink_to(archive)
+    return ["-Xlinker", f"-L{folder}"]
+
+
 def build_template_function(link_map=None):
     """Builds the OpenFx template's function with an echo handler against this checkout (static
-    stdlib, hot code first, stripped, as the template's Dockerfile does); returns the binary's path.
+    stdlib and libstdc++, hot code first, stripped, as the template's Dockerfile does); returns the
+    binary's path.
     With `link_map`, the linker writes its map there too (scripts/generate-hot-sections.py)."""
     source = WORK / "function"
     WORK.mkdir(exist_ok=True)
@@ -243,6 +256,7 @@ def build_template_function(link_map=None):
         package.symlink_to(REPO)
     map_flags = ["-Xlinker", f"-Map={link_map}"] if link_map else []
     run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "Function", *hot_code_flags(),
+         *static_libstdcxx_flags(),
          *map_flags, "--scratch-path", str(TEMPLATE_FUNCTION_BUILD)], cwd=source,
         env={**os.environ, "FXWATCHER_PACKAGE": str(package)})
     binary = WORK / "function-echo"
