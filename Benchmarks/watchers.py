@@ -256,9 +256,8 @@ def build_template_function(link_map=None):
         package.symlink_to(REPO)
     map_flags = ["-Xlinker", f"-Map={link_map}"] if link_map else []
     run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "Function", *hot_code_flags(),
-         *static_libstdcxx_flags(),
-         *map_flags, "--scratch-path", str(TEMPLATE_FUNCTION_BUILD)], cwd=source,
-        env={**os.environ, "FXWATCHER_PACKAGE": str(package)})
+         *static_libstdcxx_flags(), *map_flags, "--scratch-path", str(TEMPLATE_FUNCTION_BUILD)],
+        cwd=source, env={**os.environ, "FXWATCHER_PACKAGE": str(package)})
     binary = WORK / "function-echo"
     shutil.copy(TEMPLATE_FUNCTION_BUILD / "release" / "Function", binary)
     run(["strip", str(binary)])
