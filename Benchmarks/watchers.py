@@ -8,7 +8,7 @@ Python: grpcio with 10 worker threads), all echoing pb.FxWatcher/Call like the r
 order rotating between rounds) with h2load on loopback, and prints calls/s, p50/p99 latency,
 server CPU per call and resident memory, plus cold start (exec to the first OK call), the first
 call of a server that is up (h2load's timing, 0.3 s after its port accepts), idle memory, and
-fxwatcher's ratio to the better of Go and C++.
+each Swift build's ratio to the better of Go and C++.
 
 Usage:
   swift build -c release --product fxwatcher
@@ -342,7 +342,10 @@ def main():
 
     print(f"\n{args.rounds} rounds, {args.seconds} s per case, h2load -t 1 on 127.0.0.1, "
           f"{os.cpu_count()} cores; each cell: mean calls/s, p50 / p99 µs, server CPU µs per call")
-    header = ["case"] + names + (["swift / best(go,cpp)"] if "swift" in names else [])
+    # Each Swift build's calls/s over the better reference's, when a reference ran.
+    swift_builds = [name for name in names if name in ("swift", "swift-static", "function")]
+    compared = swift_builds if any(name in names for name in ("go", "cpp")) else []
+    header = ["case"] + names + [f"{name} / best(go,cpp)" for name in compared]
     print(" | ".join(header))
     for case in CASES:
         cells = [case[0]]
@@ -352,9 +355,8 @@ def main():
             rates[name] = statistics.mean(r[0] for r in runs)
             cells.append(f"{rates[name]:,.0f} · {statistics.mean(r[1] for r in runs):,.0f} / "
                          f"{statistics.mean(r[2] for r in runs):,.0f} · {statistics.mean(r[3] for r in runs):,.0f}")
-        references = [rates[n] for n in ("go", "cpp") if n in rates]
-        if "swift" in rates and references:
-            cells.append(f"{rates['swift'] / max(references):.2f}x")
+        best = max((rates[n] for n in ("go", "cpp") if n in rates), default=None)
+        cells += [f"{rates[name] / best:.2f}x" for name in compared]
         print(" | ".join(cells))
     # More cold starts, the servers taking turns: the median of all (the rounds' included,
     # whose first may find a cold page cache) and the fastest. And the first call of servers
