@@ -11,7 +11,7 @@ Swift runtime, libdispatch) cannot be named apart, so they are left where they a
 
 Run it after changes to what a call or the start-up runs (a stale file still links: names it
 lists that no longer exist are ignored, new code is just not placed first); the runtime image's
-test checks that the file still covers its build. Takes about two minutes after the build.
+test checks that the file still covers its build. The callgrind run takes about a minute.
 
 Usage:
   python3 scripts/generate-hot-sections.py
@@ -91,6 +91,7 @@ def hot_section_names(sections, addresses):
 
 
 def varint(value):
+    """`value` as a protobuf varint."""
     encoded = bytearray()
     while value >= 0x80:
         encoded.append(value & 0x7F | 0x80)
