@@ -232,7 +232,8 @@ def static_libstdcxx_flags():
     archive = subprocess.run(["clang", "-print-file-name=libstdc++.a"], check=True, capture_output=True,
                              text=True).stdout.strip()
     (folder / "libstdc++.a").unlink(missing_ok=True)
-    (folder / "libstdc++.a").symlink_to(archive)
+    if Path(archive).is_file():  # without it, libstdc++.so is linked, as the Dockerfile then does
+        (folder / "libstdc++.a").symlink_to(archive)
     return ["-Xlinker", f"-L{folder}"]
 
 
