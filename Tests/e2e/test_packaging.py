@@ -178,7 +178,8 @@ def test_the_openfx_template_initialises_builds_and_answers(pb, tmp_path, image_
     # Nothing the watcher links imports all of Foundation: with it came FoundationInternationalization
     # and its ICU data, twice the binary (85 MB instead of 41) and 6 MB more resident at idle.
     binary = image.host_path(image.entrypoint[0])
-    assert b"FoundationEssentials" in binary.read_bytes() and b"FoundationInternationalization" not in binary.read_bytes()
+    contents = binary.read_bytes()
+    assert b"FoundationEssentials" in contents and b"FoundationInternationalization" not in contents
     # The Swift runtime and its C++ library are linked in: neither is loaded at start.
     needed = subprocess.run(["readelf", "-d", str(binary)], capture_output=True, text=True, check=True).stdout
     assert "libstdc++" not in needed and "libswiftCore" not in needed and "libc.so.6" in needed, needed

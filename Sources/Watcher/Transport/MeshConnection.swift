@@ -81,7 +81,7 @@ final class MeshConnection: Sendable {
     guard usage.begin() else {
       throw MeshCallFailure.unavailable("the connection is closing", wasNotProcessed: true)
     }
-    defer { ended() }
+    defer { carryOut(usage.end(idleTimeout: idleTimeout)) }
     let headers: HPACKHeaders = [
       ":method": "POST", ":scheme": "http", ":path": path, ":authority": authority,
       "content-type": "application/grpc", "te": "trailers", "grpc-timeout": GRPCTimeout.header(for: timeout),
@@ -114,28 +114,19 @@ final class MeshConnection: Sendable {
     if usage.closeWhenIdle() { channel.close(promise: nil) }
   }
 
-  /// A call ended: closes the connection if it is closing and this was its last call; if this
-  /// was its last for now and no idle check is pending, checks again after the idle timeout.
-  private func ended() {
-    switch usage.end(idleTimeout: idleTimeout) {
+  /// Does what the usage asks after a call's end or an idle check: closes the connection, or
+  /// checks again after `delay` whether it is still idle (at most one check is pending per
+  /// connection).
+  private func carryOut(_ next: Usage.Next) {
+    switch next {
     case .closeNow:
       channel.close(promise: nil)
     case .checkIdle(let delay):
-      checkIdle(after: delay)
+      channel.eventLoop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) { [self] in
+        carryOut(usage.idleCheck(idleTimeout: idleTimeout))
+      }
     case .nothing:
       break
-    }
-  }
-
-  /// Closes the connection if it has carried no call for the idle timeout by then, else looks
-  /// again when it would have (at most one check is pending per connection).
-  private func checkIdle(after delay: Duration) {
-    channel.eventLoop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) { [self] in
-      switch usage.idleCheck(idleTimeout: idleTimeout) {
-      case .closeNow: channel.close(promise: nil)
-      case .checkIdle(let delay): checkIdle(after: delay)
-      case .nothing: break
-      }
     }
   }
 
