@@ -22,6 +22,7 @@ let package = Package(
     // that loaded into fxwatcher it uses the watcher's HandlerKit types.
     .library(name: "HandlerKitShared", type: .dynamic, targets: ["HandlerKit"]),
     .library(name: "Watcher", targets: ["Watcher"]),
+    .library(name: "FxWatcherMessages", targets: ["FxWatcherMessages"]),
     .library(name: "FxWatcherProto", targets: ["FxWatcherProto"]),
     .library(name: "Examples", targets: ["Examples"]),
     .library(name: "MQTT", targets: ["MQTT"]),
@@ -53,10 +54,19 @@ let package = Package(
       dependencies: [.product(name: "Logging", package: "swift-log")],
       swiftSettings: swiftSettings
     ),
-    // Generated from Protos/ by scripts/generate-protos.sh; committed.
+    // Generated from Protos/ by scripts/generate-protos.sh; committed. The messages alone: what
+    // the watcher needs, without gRPC's libraries.
+    .target(
+      name: "FxWatcherMessages",
+      dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      swiftSettings: swiftSettings
+    ),
+    // The services' grpc-swift-2 clients and servers, for the tests, the test kit and the
+    // bridge; exports the messages too.
     .target(
       name: "FxWatcherProto",
       dependencies: [
+        "FxWatcherMessages",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -70,9 +80,8 @@ let package = Package(
       name: "Watcher",
       dependencies: [
         "HandlerKit",
-        "FxWatcherProto",
+        "FxWatcherMessages",
         "SettingValues",
-        .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),

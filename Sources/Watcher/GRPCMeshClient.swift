@@ -3,7 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import FxWatcherProto
+import FxWatcherMessages
 import HandlerKit
 import NIOCore
 import NIOPosix

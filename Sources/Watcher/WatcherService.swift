@@ -1,4 +1,3 @@
-import GRPCCore
 import HandlerKit
 import Logging
 import ServiceLifecycle

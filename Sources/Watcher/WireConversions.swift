@@ -1,5 +1,4 @@
-import FxWatcherProto
-import GRPCCore
+import FxWatcherMessages
 import HandlerKit
 
 extension Request {
@@ -51,13 +50,5 @@ enum GRPCTimeout {
     case "n": return .nanoseconds(value)
     default: return nil
     }
-  }
-}
-
-extension HandlerError.Code {
-  /// The code of the same name as a gRPC status code a client received (`unknown` for any
-  /// other).
-  package init(_ code: RPCError.Code) {
-    self.init(grpcStatusCode: code.rawValue)
   }
 }

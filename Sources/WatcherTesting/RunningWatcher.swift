@@ -74,7 +74,7 @@ public struct RunningWatcher: Sendable {
     do {
       return try await body()
     } catch let error as RPCError {
-      throw HandlerError(HandlerError.Code(error.code), error.message)
+      throw HandlerError(HandlerError.Code(grpcStatusCode: error.code.rawValue), error.message)
     } catch {
       throw HandlerError(.unknown, "\(error)")
     }

@@ -96,7 +96,7 @@ struct GRPCServiceTests {
     for code in HandlerError.Code.allCases {
       let grpc = try #require(RPCError.Code(Status.Code(rawValue: code.grpcStatusCode)!))
       #expect("\(grpc)".lowercased().replacingOccurrences(of: "_", with: "") == code.rawValue.lowercased())
-      #expect(HandlerError.Code(grpc) == code)
+      #expect(HandlerError.Code(grpcStatusCode: grpc.rawValue) == code)
     }
   }
 }

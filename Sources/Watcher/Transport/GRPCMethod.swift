@@ -1,4 +1,4 @@
-import FxWatcherProto
+import FxWatcherMessages
 import HandlerKit
 import NIOCore
 import SwiftProtobuf

@@ -198,12 +198,12 @@ struct GRPCStatus: Error, Equatable {
 extension HandlerError.Code {
   /// The code of the gRPC status code numbered `grpcStatusCode` (`unknown` for a number gRPC
   /// does not define, and for 0, which is no failure).
-  init(grpcStatusCode: Int) {
+  package init(grpcStatusCode: Int) {
     self = Self.allCases.first { $0.grpcStatusCode == grpcStatusCode } ?? .unknown
   }
 
   /// The number of the gRPC status code of the same name.
-  var grpcStatusCode: Int {
+  package var grpcStatusCode: Int {
     switch self {
     case .cancelled: 1
     case .unknown: 2
