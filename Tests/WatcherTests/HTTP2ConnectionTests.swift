@@ -142,6 +142,34 @@ struct HTTP2ConnectionTests {
     }
   }
 
+  @Test func theWarmUpSendsTheHeadersAGRPCClientSends() throws {
+    var bytes = ByteBuffer(bytes: WarmUpCall.request)
+    #expect(bytes.readString(length: 24) == "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+    #expect(bytes.readBytes(length: 9) == [0, 0, 0, 4, 0, 0, 0, 0, 0])  // empty SETTINGS
+    let header = bytes.readBytes(length: 9) ?? []
+    try #require(header.count == 9)
+    #expect(header[3...] == [1, 4, 0, 0, 0, 1])  // HEADERS, END_HEADERS, stream 1
+    var block = bytes.readSlice(length: Int(header[0]) << 16 | Int(header[1]) << 8 | Int(header[2])) ?? ByteBuffer()
+    var decoder = HPACKDecoder(allocator: ByteBufferAllocator())
+    let fields = try decoder.decodeHeaders(from: &block).map { ($0.name, $0.value) }
+    #expect(fields.elementsEqual(
+      [(":method", "POST"), (":scheme", "http"), (":path", "/grpc.health.v1.Health/Check"),
+       ("content-type", "application/grpc"), ("te", "trailers")], by: ==))
+    #expect(Array(bytes.readableBytesView) == [0, 0, 5, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0])  // DATA, END_STREAM
+  }
+
+  @Test func aWarmUpThatGetsNoReplyFailsInsteadOfWaiting() async throws {
+    // A listener that closes every connection it accepts, and a port nothing listens on.
+    let group = MultiThreadedEventLoopGroup.singleton
+    let closing = try await ServerBootstrap(group: group)
+      .childChannelInitializer { channel in channel.close() }
+      .bind(host: "127.0.0.1", port: 0).get()
+    let address = try #require(closing.localAddress)
+    #expect(await WarmUpCall.run(to: address, group: group, timeout: .seconds(5)) == false)
+    try await closing.close()
+    #expect(await WarmUpCall.run(to: address, group: group, timeout: .seconds(5)) == false)
+  }
+
   static func message(_ text: String) -> ByteBuffer {
     var request = Pb_Request()
     request.input = .init(text.utf8)

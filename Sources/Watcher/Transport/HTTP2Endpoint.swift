@@ -58,7 +58,13 @@ final class HTTP2Endpoint: Endpoint {
       }
     let listener: any Channel
     do {
-      listener = try await bootstrap.bind(host: host, port: port).get()
+      // An IP address is bound as it is: bind(host:) would resolve it with getaddrinfo, which
+      // asks the network interfaces and the name service cache first.
+      if let address = try? SocketAddress(ipAddress: host, port: port) {
+        listener = try await bootstrap.bind(to: address).get()
+      } else {
+        listener = try await bootstrap.bind(host: host, port: port).get()
+      }
     } catch {
       bound.fail(error)
       throw error
@@ -88,28 +94,24 @@ final class HTTP2Endpoint: Endpoint {
 
   /// Makes one call to itself over loopback, a health check (no handler runs): the run-time
   /// set-up a process does once for its first call on this path (type metadata, protocol
-  /// conformance lookups in NIOHTTP2 and here, the pipeline's first allocations) is then done
-  /// before the first caller's call instead of during it.
+  /// conformance lookups in NIO, NIOHTTP2 and here, the pipeline's first allocations) is then
+  /// done before the first caller's call instead of during it.
   func warmUp() async {
     _ = await checkOwnHealth()
   }
 
-  /// Makes the health check ``warmUp()`` makes; returns whether it was answered.
+  /// Makes the health check ``warmUp()`` makes (``WarmUpCall``); returns whether it was answered.
   func checkOwnHealth() async -> Bool {
-    guard let listener = try? await bound.futureResult.get(), let address = listener.localAddress,
-      let port = address.port, var host = address.ipAddress
+    guard let listener = try? await bound.futureResult.get(), var address = listener.localAddress,
+      let port = address.port, let host = address.ipAddress
     else { return false }
-    if host == "0.0.0.0" { host = "127.0.0.1" }
-    if host == "::" { host = "::1" }
-    guard
-      let connection = try? await MeshConnection.connect(
-        host: host, port: port, authority: MeshAddress.text(host: host, port: port), group: group,
-        timeout: .seconds(2), idleTimeout: .seconds(2))
-    else { return false }
-    defer { connection.closeWhenIdle() }
-    let reply = try? await connection.call(
-      path: "/grpc.health.v1.Health/Check", message: [UInt8](), timeout: .seconds(2), maxReplyBytes: 1024)
-    return reply != nil
+    if host == "0.0.0.0" || host == "::" {
+      guard let loopback = try? SocketAddress(ipAddress: host == "::" ? "::1" : "127.0.0.1", port: port) else {
+        return false
+      }
+      address = loopback
+    }
+    return await WarmUpCall.run(to: address, group: group, timeout: .seconds(2))
   }
 
   /// Shuts the connections open now down gracefully, as ``beginGracefulShutdown()`` does, but
