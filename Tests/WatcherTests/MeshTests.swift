@@ -21,6 +21,10 @@ struct MeshTests {
       #expect(openFx.resolve(bad) == nil, "\(bad)")
     }
     #expect(MeshAddress(template: "{function}", namespace: "n").resolve("f") == nil)
+    // Every placeholder is filled, wherever it stands and however often; other text stays.
+    let repeated = MeshAddress(template: "{function}-{function}.{namespace}.svc-ü{x}:50052", namespace: "fn")
+    #expect(repeated.resolve("a.b")! == ("a.b-a.b.fn.svc-ü{x}", 50052))
+    #expect(MeshAddress(template: "{namespace}:7{namespace}", namespace: "0").resolve("f")! == ("0", 70))
   }
 
   /// Records the timeout each call got.
