@@ -25,6 +25,7 @@ Every server binds 127.0.0.1 only and is stopped by its PID; every load is bound
 """
 
 import argparse
+import hashlib
 import os
 import shutil
 import signal
@@ -208,17 +209,29 @@ def first_call_once_up(server, body_path):
     return int(lines[0][2])
 
 
-# Builds whose compile flags differ need scratch paths of their own: swift build does not
-# recompile its dependencies' modules when only -Xswiftc flags change.
-TEMPLATE_FUNCTION_BUILD = WORK / "function" / ".build-sections"
-STATIC_FXWATCHER_BUILD = REPO / ".build-static-sections"
+# How both Dockerfiles compile a release build (see the README's "Shipping a function"): type
+# metadata reached by direct accessor calls instead of mangled type names, whose run-time
+# demangling checks generic requirements by scanning every protocol conformance record; and
+# each function in a section of its own, for the hot-code order.
+COMPILE_FLAGS = ["-Xswiftc", "-Xfrontend", "-Xswiftc", "-disable-concrete-type-metadata-mangled-name-accessors",
+                 "-Xswiftc", "-Xfrontend", "-Xswiftc", "-function-sections", "-Xcc", "-ffunction-sections"]
 
 
-def hot_code_flags(order_file=REPO / "Linking" / "hot-sections.order"):
-    """`swift build` flags that put the start-up and call path's code together, as both
-    Dockerfiles build (see the README's "Hot code first"): each function in a section of its own,
-    linked in Linking/hot-sections.order's order (without an order file, the sections only)."""
-    flags = ["-Xswiftc", "-Xfrontend", "-Xswiftc", "-function-sections", "-Xcc", "-ffunction-sections"]
+def scratch_path(folder, compile_flags=COMPILE_FLAGS):
+    """A scratch path under `folder` named after `compile_flags`: swift build does not recompile
+    its dependencies' modules when only -Xswiftc flags change, so each set needs its own."""
+    return Path(folder) / f".build-{hashlib.sha1(' '.join(compile_flags).encode()).hexdigest()[:10]}"
+
+
+TEMPLATE_FUNCTION_BUILD = scratch_path(WORK / "function")
+STATIC_FXWATCHER_BUILD = scratch_path(REPO / ".build-static")
+
+
+def release_flags(order_file=REPO / "Linking" / "hot-sections.order"):
+    """`swift build` flags of both Dockerfiles' release builds: COMPILE_FLAGS, and the start-up
+    and call path's code linked together in Linking/hot-sections.order's order (without an order
+    file, the sections only)."""
+    flags = list(COMPILE_FLAGS)
     if Path(order_file).exists():
         flags += ["-Xlinker", f"--section-ordering-file={order_file}"]
     return flags
@@ -256,7 +269,7 @@ def build_template_function(link_map=None):
     if not package.exists():
         package.symlink_to(REPO)
     map_flags = ["-Xlinker", f"-Map={link_map}"] if link_map else []
-    run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "Function", *hot_code_flags(),
+    run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "Function", *release_flags(),
          *static_libstdcxx_flags(), *map_flags, "--scratch-path", str(TEMPLATE_FUNCTION_BUILD)],
         cwd=source, env={**os.environ, "FXWATCHER_PACKAGE": str(package)})
     binary = WORK / "function-echo"
@@ -275,7 +288,7 @@ def main():
                         help="cold starts measured per server, after the rounds (the median is reported)")
     parser.add_argument("--install", action="store_true", help="apt-get install the reference servers' packages")
     parser.add_argument("--static", action="store_true",
-                        help="also build (.build-static-sections) and measure a stripped static-stdlib release fxwatcher, "
+                        help="also build (.build-static/) and measure a stripped static-stdlib release fxwatcher, "
                              "as the runtime image ships it")
     parser.add_argument("--function", action="store_true",
                         help="also build (.build-bench/function) and measure an echo function made from the OpenFx "
@@ -287,7 +300,7 @@ def main():
     commands = {"swift": [args.binary], **build_references(python)}
     sizes = {"swift": Path(args.binary), "go": WORK / "watcher-go", "cpp": WORK / "watcher-cpp"}
     if args.static:
-        run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "fxwatcher", *hot_code_flags(),
+        run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "fxwatcher", *release_flags(),
              "--scratch-path", str(STATIC_FXWATCHER_BUILD)], cwd=REPO)
         sizes["swift-static"] = WORK / "fxwatcher-static"
         shutil.copy(STATIC_FXWATCHER_BUILD / "release" / "fxwatcher", sizes["swift-static"])
