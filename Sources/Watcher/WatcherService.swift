@@ -167,9 +167,11 @@ public struct WatcherService: Service, CustomStringConvertible {
         await IdleMemoryTrimmer(gate: gate, interval: Self.memoryTrimInterval).run()
         return .trimmerStopped
       }
-      // The gRPC endpoints share their code: warming one warms both.
+      // The gRPC endpoints share their code: warming one warms both. By then the start-up is
+      // over, and the unwind tables it paged in are not read again.
       group.addTask { [endpoints] in
         await endpoints.first?.warmUp()
+        UnwindTables.releaseResidentPages()
         return .warmedUp
       }
       try await drive(&group)
