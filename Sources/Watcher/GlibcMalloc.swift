@@ -17,7 +17,7 @@ import Glibc
 /// and the idle trim came down to 43 MB (37 MB with glibc's defaults).
 ///
 /// The functions are declared in malloc.h, which the Glibc module leaves out: they are looked
-/// up once, and with another C library there is nothing to do.
+/// up once (``lookUpCFunction(_:)``), and with another C library there is nothing to do.
 enum GlibcMalloc {
   /// Blocks below this many bytes come from the heap, not from `mmap` (glibc's default: 128 KiB).
   static let mmapThreshold: Int32 = 4 * 1024 * 1024
@@ -47,15 +47,17 @@ enum GlibcMalloc {
   /// Whether this C library can trim (glibc can).
   static var canTrim: Bool { mallocTrim != nil }
 
-  private static let mallocTrim: (@convention(c) (Int) -> Int32)? = lookUp("malloc_trim")
-  private static let mallopt: (@convention(c) (Int32, Int32) -> Int32)? = lookUp("mallopt")
+  private static let mallocTrim: (@convention(c) (Int) -> Int32)? = lookUpCFunction("malloc_trim")
+  private static let mallopt: (@convention(c) (Int32, Int32) -> Int32)? = lookUpCFunction("mallopt")
+}
 
-  private static func lookUp<Function>(_ name: String) -> Function? {
-    #if canImport(Glibc)
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else { return nil }
-    return unsafeBitCast(symbol, to: Function.self)
-    #else
-    return nil
-    #endif
-  }
+/// The C library function `name`, looked up among the process's symbols: for functions whose
+/// header the Glibc module leaves out (malloc.h, sys/auxv.h). `nil` where there is none.
+func lookUpCFunction<Function>(_ name: String) -> Function? {
+  #if canImport(Glibc)
+  guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else { return nil }
+  return unsafeBitCast(symbol, to: Function.self)
+  #else
+  return nil
+  #endif
 }

@@ -17,7 +17,7 @@ enum UnwindTables {
   @discardableResult
   static func releaseResidentPages() -> Int {
     #if canImport(Glibc)
-    guard let range = tableRange(), range.upperBound > range.lowerBound else { return 0 }
+    guard let range = tableRange() else { return 0 }
     let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
     let start = (range.lowerBound + page - 1) / page * page
     let end = range.upperBound / page * page
@@ -32,12 +32,13 @@ enum UnwindTables {
   /// it), `.eh_frame`, from the executable's program headers; `nil` unless both are in a
   /// read-only loaded segment.
   static func tableRange() -> Range<UInt>? {
-    guard let headers = ProgramHeaders.ofExecutable() else { return nil }
-    guard let header = headers.first(where: { $0.type == ProgramHeaders.ehFrameHeader }) else { return nil }
+    guard let headers = ProgramHeaders.ofExecutable(),
+      let header = headers.all.first(where: { $0.type == ProgramHeaders.ehFrameHeader })
+    else { return nil }
     let hdr = headers.bias + header.address
     let hdrEnd = hdr + header.size
     guard
-      let segment = headers.first(where: {
+      let segment = headers.all.first(where: {
         $0.type == ProgramHeaders.load && headers.bias + $0.address <= hdr && hdrEnd <= headers.bias + $0.address + $0.size
       }), !segment.isWritable
     else { return nil }
@@ -74,13 +75,8 @@ struct ProgramHeaders {
   /// How far the executable was loaded from its link-time addresses (0 unless it is a PIE).
   let bias: UInt
 
-  func first(where matches: (Header) -> Bool) -> Header? { all.first(where: matches) }
-
   static func ofExecutable() -> ProgramHeaders? {
-    #if canImport(Glibc)
-    // getauxval is declared in sys/auxv.h, which the Glibc module leaves out.
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "getauxval") else { return nil }
-    let getauxval = unsafeBitCast(symbol, to: (@convention(c) (UInt) -> UInt).self)
+    guard let getauxval: @convention(c) (UInt) -> UInt = lookUpCFunction("getauxval") else { return nil }
     let (table, count) = (getauxval(3), getauxval(5))  // AT_PHDR, AT_PHNUM
     guard let base = UnsafeRawPointer(bitPattern: table), count > 0 else { return nil }
     // Elf64_Phdr: p_type, p_flags (UInt32 each), then p_offset, p_vaddr, p_paddr, p_filesz,
@@ -94,8 +90,5 @@ struct ProgramHeaders {
     }
     let own = all.first { $0.type == programHeader }
     return ProgramHeaders(all: all, bias: own.map { table &- $0.address } ?? 0)
-    #else
-    return nil
-    #endif
   }
 }
