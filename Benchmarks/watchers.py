@@ -211,9 +211,11 @@ def first_call_once_up(server, body_path):
 
 # How both Dockerfiles compile a release build (see the README's "Shipping a function"): type
 # metadata reached by direct accessor calls instead of mangled type names, whose run-time
-# demangling checks generic requirements by scanning every protocol conformance record; and
-# each function in a section of its own, for the hot-code order.
+# demangling checks generic requirements by scanning every protocol conformance record; no
+# run-time exclusivity checks (the compiler's static ones stay); and each function in a section
+# of its own, for the hot-code order.
 COMPILE_FLAGS = ["-Xswiftc", "-Xfrontend", "-Xswiftc", "-disable-concrete-type-metadata-mangled-name-accessors",
+                 "-Xswiftc", "-enforce-exclusivity=unchecked",
                  "-Xswiftc", "-Xfrontend", "-Xswiftc", "-function-sections", "-Xcc", "-ffunction-sections"]
 
 

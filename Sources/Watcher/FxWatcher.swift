@@ -182,6 +182,9 @@ struct WatcherOptions: ParsableCommand {
   @Option(help: "Mesh address of other functions (env MESH_ADDRESS; default {function}.{namespace}:50052).")
   var meshAddress: String?
 
+  @Option(help: "How long the event loops poll after writing before they sleep, 0 for not at all (env BUSY_POLL; default 50us).")
+  var busyPoll: String?
+
   @Flag(help: "List the handlers (compiled-in, or the library's) and exit.")
   var listHandlers = false
 
@@ -194,6 +197,7 @@ struct WatcherOptions: ParsableCommand {
       (Setting.drainTimeout, drainTimeout), (Setting.execTimeout, execTimeout), (Setting.maxInFlight, maxInFlight),
       (Setting.maxMessageBytes, maxMessageBytes), (Setting.functionName, functionName),
       (Setting.meshNamespace, meshNamespace), (Setting.meshAddress, meshAddress), (Setting.metricsPort, metricsPort),
+      (Setting.busyPoll, busyPoll),
     ]
     return Dictionary(uniqueKeysWithValues: pairs.compactMap { name, value in value.map { (name, $0) } })
   }

@@ -43,6 +43,9 @@ public struct WatcherConfiguration: Sendable, Hashable {
   public var functionName: String?
   /// The port of the Prometheus metrics (`METRICS_PORT`), or `nil` for none (the default).
   public var metricsPort: Int?
+  /// How long an event loop goes on polling its sockets after it wrote to a connection, before
+  /// it sleeps; zero: it sleeps at once (`BUSY_POLL`, default 50 µs).
+  public var busyPoll: Duration
   /// The namespace other functions live in (`MESH_NAMESPACE`), for ``meshAddressTemplate``.
   public var meshNamespace: String
   /// Where another function's mesh port is (`MESH_ADDRESS`): `host:port` with `{function}` and
@@ -51,7 +54,7 @@ public struct WatcherConfiguration: Sendable, Hashable {
 
   /// The defaults: OpenFx's ports 50051 and 50052 on every interface, `/tmp/.lock`, `info`,
   /// 10 s drain, 60 s call timeout, no in-flight limit, 4 MiB messages, mesh calls to
-  /// `<function>.openfx-fn:50052`, no metrics port.
+  /// `<function>.openfx-fn:50052`, no metrics port, 50 µs busy poll.
   public static var defaults: WatcherConfiguration {
     WatcherConfiguration()
   }
@@ -72,7 +75,8 @@ public struct WatcherConfiguration: Sendable, Hashable {
     functionName: String? = nil,
     meshNamespace: String = "openfx-fn",
     meshAddressTemplate: String = "{function}.{namespace}:50052",
-    metricsPort: Int? = nil
+    metricsPort: Int? = nil,
+    busyPoll: Duration = .microseconds(50)
   ) {
     self.host = host
     self.port = port
@@ -89,6 +93,7 @@ public struct WatcherConfiguration: Sendable, Hashable {
     self.meshNamespace = meshNamespace
     self.meshAddressTemplate = meshAddressTemplate
     self.metricsPort = metricsPort
+    self.busyPoll = busyPoll
   }
 
   /// Reads the settings from `environment`; an unset or empty variable keeps its default.
@@ -131,6 +136,13 @@ public struct WatcherConfiguration: Sendable, Hashable {
     }
     if let text = value(Setting.drainTimeout) {
       drainTimeout = try Self.parseDuration(text, name: Setting.drainTimeout)
+    }
+    if let text = value(Setting.busyPoll) {
+      let duration = try Self.parseDuration(text, name: Setting.busyPoll)
+      guard duration <= Self.maximumBusyPoll else {
+        throw Self.invalid(Setting.busyPoll, text, "expected at most 10ms (0 turns the poll off)")
+      }
+      busyPoll = duration
     }
     if let text = value(Setting.execTimeout) {
       let duration = try Self.parseDuration(text, name: Setting.execTimeout)
@@ -175,6 +187,9 @@ public struct WatcherConfiguration: Sendable, Hashable {
   /// The largest `MAX_MESSAGE_BYTES` accepted: 1 GiB.
   public static let maximumMessageBytes = 1 << 30
 
+  /// The longest `BUSY_POLL`: longer would keep a CPU busy for nothing after a burst of calls.
+  public static let maximumBusyPoll = Duration.milliseconds(10)
+
   /// The environment variables the watcher reads.
   public enum Setting {
     /// The bind address.
@@ -209,6 +224,8 @@ public struct WatcherConfiguration: Sendable, Hashable {
     public static let meshNamespace = "MESH_NAMESPACE"
     /// The address template of other functions' mesh ports.
     public static let meshAddress = "MESH_ADDRESS"
+    /// How long an event loop polls after writing before it sleeps.
+    public static let busyPoll = "BUSY_POLL"
   }
 
   private static func parseDuration(_ text: String, name: String) throws(WatcherError) -> Duration {

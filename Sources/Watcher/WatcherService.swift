@@ -62,7 +62,7 @@ public struct WatcherService: Service, CustomStringConvertible {
     let endpoint = { (name: String, port: Int) in
       HTTP2Endpoint(
         name: name, host: configuration.host, port: port, maxMessageBytes: configuration.maxMessageBytes,
-        methods: methods)
+        methods: methods, busyPoll: configuration.busyPoll)
     }
     var endpoints: [any Endpoint] = [endpoint("gateway", configuration.port), endpoint("mesh", configuration.meshPort)]
     if let metrics, let port = configuration.metricsPort {

@@ -19,6 +19,14 @@ struct ConfigurationTests {
     #expect(configuration.maxInFlight == 0)
     #expect(configuration.maxMessageBytes == 4 * 1024 * 1024)
     #expect(configuration.functionName == nil)
+    #expect(configuration.busyPoll == .microseconds(50))
+  }
+
+  @Test func readsTheBusyPoll() throws {
+    #expect(try WatcherConfiguration(environment: ["BUSY_POLL": "200us"]).busyPoll == .microseconds(200))
+    #expect(try WatcherConfiguration(environment: ["BUSY_POLL": "1ms"]).busyPoll == .milliseconds(1))
+    #expect(try WatcherConfiguration(environment: ["BUSY_POLL": "10ms"]).busyPoll == .milliseconds(10))
+    #expect(try WatcherConfiguration(environment: ["BUSY_POLL": "0"]).busyPoll == .zero)
   }
 
   @Test func readsTheLimits() throws {
@@ -100,6 +108,9 @@ struct ConfigurationTests {
     (["METRICS_PORT": "http"], "METRICS_PORT \"http\""),
     (["MESH_NAMESPACE": "a/b"], "MESH_NAMESPACE \"a/b\""),
     (["MESH_ADDRESS": "{function}"], "MESH_ADDRESS \"{function}\""),
+    (["BUSY_POLL": "soon"], "BUSY_POLL \"soon\""),
+    (["BUSY_POLL": "-5us"], "BUSY_POLL \"-5us\""),
+    (["BUSY_POLL": "50"], "BUSY_POLL \"50\": expected at most 10ms"),
   ])
   func refusesBadValuesNamingThem(environment: [String: String], expected: String) {
     let error = #expect(throws: WatcherError.self) { try WatcherConfiguration(environment: environment) }
@@ -110,6 +121,7 @@ struct ConfigurationTests {
   @Test func flagsOverrideTheEnvironment() throws {
     let options = try WatcherOptions.parse([
       "--port", "6200", "--handler", "fail", "--drain-timeout", "2s", "--handler-file", "/opt/fn/libfn.so",
+      "--busy-poll", "0",
     ])
     let merged = ["WATCHER_PORT": "6100", "MESH_PORT": "6101", "HANDLER_NAME": "echo"].merging(options.environment) { $1 }
     let configuration = try WatcherConfiguration(environment: merged)
@@ -117,6 +129,7 @@ struct ConfigurationTests {
     #expect(configuration.handlerName == "fail")
     #expect(configuration.handlerFile == "/opt/fn/libfn.so")
     #expect(configuration.drainTimeout == .seconds(2))
+    #expect(configuration.busyPoll == .zero)
   }
 
   @Test func unknownFlagsAreRefused() {

@@ -147,6 +147,8 @@ def test_openfx_default_handler_name_serves_the_default_handler(start_watcher, c
     ({"WATCHER_HOST": "localhost:80"}, [], 'WATCHER_HOST "localhost:80"'),
     ({"LOG_LEVEL": "verbose"}, [], 'LOG_LEVEL "verbose"'),
     ({"DRAIN_TIMEOUT": "soon"}, [], 'DRAIN_TIMEOUT "soon"'),
+    ({"BUSY_POLL": "1s"}, [], 'BUSY_POLL "1s"'),
+    ({}, ["--busy-poll", "often"], 'BUSY_POLL "often"'),
     ({"WATCHER_PORT": "6123", "MESH_PORT": "6123"}, [], "must differ"),
     ({}, ["--port", "abc"], 'WATCHER_PORT "abc"'),
     ({}, ["--mesh-port", "99999"], 'MESH_PORT "99999"'),
@@ -157,6 +159,13 @@ def test_bad_configuration_fails_at_start_with_a_clear_message(start_watcher, en
     assert watcher.wait_exit(timeout=10) == 64
     assert named in watcher.log, watcher.log
     assert not watcher.lock.exists()
+
+
+@pytest.mark.parametrize("busy_poll", ["0", "10ms"])
+def test_calls_are_answered_with_the_busy_poll_off_or_at_its_longest(start_watcher, call, busy_poll):
+    watcher = start_watcher(env={"BUSY_POLL": busy_poll})
+    for i in range(50):  # one at a time, each arriving while the loop still polls (or sleeps)
+        assert call(watcher.port, f"call {i}".encode()).Output == f"call {i}"
 
 
 def test_openfx_gos_port_variable_and_flags_are_accepted(start_watcher, call):
@@ -188,7 +197,8 @@ def test_help_and_list_handlers_exit_zero():
         "crawler", "echo", "fail", "imgprocessing", "pyspark", "relay", "sentiment-analysis", "sleep", "unmarshalling"]
     helped = subprocess.run([str(BINARY), "--help"], capture_output=True, text=True, timeout=30)
     assert helped.returncode == 0
-    for setting in ("WATCHER_PORT", "MESH_PORT", "WATCHER_HOST", "HANDLER_NAME", "LOCK_FILE", "LOG_LEVEL", "DRAIN_TIMEOUT"):
+    for setting in ("WATCHER_PORT", "MESH_PORT", "WATCHER_HOST", "HANDLER_NAME", "LOCK_FILE", "LOG_LEVEL", "DRAIN_TIMEOUT",
+                    "BUSY_POLL"):
         assert setting in helped.stdout
 
 

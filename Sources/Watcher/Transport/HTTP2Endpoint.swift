@@ -20,6 +20,8 @@ final class HTTP2Endpoint: Endpoint {
   private let group: MultiThreadedEventLoopGroup
   private let bound: EventLoopPromise<any Channel>
   private let connections = ConnectionSet()
+  /// Each event loop's poll after writes (none when `BUSY_POLL` is 0).
+  private let busyPolls: [ObjectIdentifier: BusyPoll]
   /// How many calls' stream objects exist, on every connection: ended ones must be let go.
   let liveStreams = LiveCount()
   /// How many connections are open.
@@ -32,8 +34,12 @@ final class HTTP2Endpoint: Endpoint {
   /// a 1 MiB message to arrive without waiting for a window update.
   static let windowSize = 4 * 1024 * 1024
 
-  /// Creates an endpoint serving `methods` on `host:port` in plaintext.
-  init(name: String, host: String, port: Int, maxMessageBytes: Int, methods: [String: GRPCMethod]) {
+  /// Creates an endpoint serving `methods` on `host:port` in plaintext, each event loop polling
+  /// for `busyPoll` after it wrote to a connection (``BusyPoll``; zero: not at all).
+  init(
+    name: String, host: String, port: Int, maxMessageBytes: Int, methods: [String: GRPCMethod],
+    busyPoll: Duration = WatcherConfiguration.defaults.busyPoll
+  ) {
     self.name = name
     self.requestedAddress = MeshAddress.text(host: host, port: port)
     self.host = host
@@ -41,6 +47,13 @@ final class HTTP2Endpoint: Endpoint {
     self.maxMessageBytes = maxMessageBytes
     self.methods = methods
     self.group = MultiThreadedEventLoopGroup.singleton
+    var busyPolls: [ObjectIdentifier: BusyPoll] = [:]
+    if busyPoll > .zero {
+      for loop in group.makeIterator() {
+        busyPolls[ObjectIdentifier(loop)] = BusyPoll(eventLoop: loop, window: busyPoll)
+      }
+    }
+    self.busyPolls = busyPolls
     self.bound = group.any().makePromise(of: (any Channel).self)
   }
 
@@ -50,9 +63,11 @@ final class HTTP2Endpoint: Endpoint {
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
       .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
       .childChannelOption(.maxMessagesPerRead, value: 16)
-      .childChannelInitializer { [connections, methods, maxMessageBytes, liveStreams] channel in
+      .childChannelInitializer { [connections, methods, maxMessageBytes, liveStreams, busyPolls] channel in
         channel.eventLoop.makeCompletedFuture {
-          try Self.configure(channel, methods: methods, maxMessageBytes: maxMessageBytes, liveStreams: liveStreams)
+          try Self.configure(
+            channel, methods: methods, maxMessageBytes: maxMessageBytes, liveStreams: liveStreams,
+            busyPoll: busyPolls[ObjectIdentifier(channel.eventLoop)])
           connections.add(channel)
         }
       }
@@ -123,7 +138,8 @@ final class HTTP2Endpoint: Endpoint {
   /// Sets up one accepted connection: HTTP/2 and its calls (whose handler also shuts it down
   /// gracefully when told to quiesce).
   private static func configure(
-    _ channel: any Channel, methods: [String: GRPCMethod], maxMessageBytes: Int, liveStreams: LiveCount
+    _ channel: any Channel, methods: [String: GRPCMethod], maxMessageBytes: Int, liveStreams: LiveCount,
+    busyPoll: BusyPoll?
   ) throws {
     var connection = NIOHTTP2Handler.ConnectionConfiguration()
     // The calls check what callers send (RequestHeaders), in the pass that reads it; NIOHTTP2's
@@ -139,7 +155,7 @@ final class HTTP2Endpoint: Endpoint {
     try sync.addHandler(
       GRPCConnectionHandler(
         methods: methods, maxMessageBytes: maxMessageBytes, windowSize: windowSize, eventLoop: channel.eventLoop,
-        liveStreams: liveStreams))
+        liveStreams: liveStreams, busyPoll: busyPoll))
   }
 }
 

@@ -27,36 +27,35 @@ struct RequestHeaders {
   var requestID: String?
 
   /// Reads `headers`, or returns `nil` when they are not a well-formed request.
+  ///
+  /// Names are told apart by their length first and each is then compared with one literal at
+  /// most, and bytes are checked in the strings' contiguous UTF-8: comparing every name with
+  /// every known one and walking `String.UTF8View` cost 6,000 instructions a call.
   init?(validating headers: HPACKHeaders) {
     var seen: PseudoHeaders = []
     var pseudoHeadersEnded = false
     for (name, value, _) in headers {
       if name.utf8.first == UInt8(ascii: ":") {
-        guard !pseudoHeadersEnded, Self.isPseudoHeaderValue(value) else { return nil }
-        let field: PseudoHeaders
-        switch name {
-        case ":method":
-          field = .method
-          method = value
-        case ":path":
-          field = .path
-          path = value
-        case ":scheme": field = .scheme
-        case ":authority": field = .authority
-        default: return nil  // :status, :protocol (no extended CONNECT here) or unknown
-        }
-        guard !seen.contains(field) else { return nil }
+        guard !pseudoHeadersEnded, Self.isPseudoHeaderValue(value), let field = PseudoHeaders(named: name),
+          !seen.contains(field)
+        else { return nil }
         seen.insert(field)
+        if field == .method {
+          method = value
+        } else if field == .path {
+          path = value
+        }
       } else {
         pseudoHeadersEnded = true
         guard Self.isRegularField(name: name, value: value) else { return nil }
-        switch name {
-        case "content-type": contentType = contentType ?? value
-        case "grpc-encoding": encoding = encoding ?? value
-        case "grpc-timeout": timeout = timeout ?? value
-        case "x-request-id": requestID = requestID ?? value
-        case "te": guard value == "trailers" else { return nil }
-        default: break
+        switch RegularField(named: name) {
+        case .contentType: contentType = contentType ?? value
+        case .encoding: encoding = encoding ?? value
+        case .timeout: timeout = timeout ?? value
+        case .requestID: requestID = requestID ?? value
+        case .te: guard value == "trailers" else { return nil }
+        case .connectionSpecific: return nil
+        case .other: break
         }
       }
     }
@@ -67,9 +66,13 @@ struct RequestHeaders {
     }
   }
 
-  /// Whether `trailers`, a request's second HEADERS, are well formed: regular fields only.
+  /// Whether `trailers`, a request's second HEADERS, are well formed: regular fields only, none
+  /// connection-specific.
   static func areValidTrailers(_ trailers: HPACKHeaders) -> Bool {
-    trailers.allSatisfy { name, value, _ in name.utf8.first != UInt8(ascii: ":") && isRegularField(name: name, value: value) }
+    trailers.allSatisfy { name, value, _ in
+      name.utf8.first != UInt8(ascii: ":") && isRegularField(name: name, value: value)
+        && RegularField(named: name) != .connectionSpecific
+    }
   }
 
   private struct PseudoHeaders: OptionSet {
@@ -78,17 +81,52 @@ struct RequestHeaders {
     static let scheme = PseudoHeaders(rawValue: 1 << 1)
     static let path = PseudoHeaders(rawValue: 1 << 2)
     static let authority = PseudoHeaders(rawValue: 1 << 3)
+
+    init(rawValue: UInt8) {
+      self.rawValue = rawValue
+    }
+
+    /// The request pseudo-header `name` is; `nil` for any other (`:status`, `:protocol`, as no
+    /// extended CONNECT is served here, or unknown).
+    init?(named name: String) {
+      switch name.utf8.count {
+      case 5 where name == ":path": self = .path
+      case 7 where name == ":method": self = .method
+      case 7 where name == ":scheme": self = .scheme
+      case 10 where name == ":authority": self = .authority
+      default: return nil
+      }
+    }
   }
 
-  /// A lowercase token name that is not connection-specific, with a value free of NUL, CR and LF.
-  private static func isRegularField(name: String, value: String) -> Bool {
-    guard !name.isEmpty, name.utf8.allSatisfy(isLowercaseTokenByte),
-      !value.utf8.contains(where: { $0 == 0x00 || $0 == 0x0A || $0 == 0x0D })
-    else { return false }
-    switch name {
-    case "connection", "transfer-encoding", "proxy-connection", "keep-alive", "upgrade": return false
-    default: return true
+  /// The regular fields a request's reading looks at.
+  private enum RegularField {
+    case contentType, encoding, timeout, requestID, te
+    /// `connection`, `transfer-encoding`, `proxy-connection`, `keep-alive`, `upgrade`: HTTP/1.1's,
+    /// malformed in HTTP/2.
+    case connectionSpecific
+    case other
+
+    init(named name: String) {
+      switch name.utf8.count {
+      case 2 where name == "te": self = .te
+      case 7 where name == "upgrade": self = .connectionSpecific
+      case 10 where name == "connection" || name == "keep-alive": self = .connectionSpecific
+      case 12 where name == "content-type": self = .contentType
+      case 12 where name == "grpc-timeout": self = .timeout
+      case 12 where name == "x-request-id": self = .requestID
+      case 13 where name == "grpc-encoding": self = .encoding
+      case 16 where name == "proxy-connection": self = .connectionSpecific
+      case 17 where name == "transfer-encoding": self = .connectionSpecific
+      default: self = .other
+      }
     }
+  }
+
+  /// A lowercase token name with a value free of NUL, CR and LF.
+  private static func isRegularField(name: String, value: String) -> Bool {
+    !name.isEmpty && allBytes(of: name, satisfy: isLowercaseTokenByte)
+      && allBytes(of: value) { $0 != 0x00 && $0 != 0x0A && $0 != 0x0D }
   }
 
   /// RFC 9110's token characters without the uppercase letters (RFC 9113 §8.2.1).
@@ -101,6 +139,13 @@ struct RequestHeaders {
 
   /// No control character, space or DEL: no pseudo-header's grammar has them.
   private static func isPseudoHeaderValue(_ value: String) -> Bool {
-    !value.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F })
+    allBytes(of: value) { $0 > 0x20 && $0 != 0x7F }
+  }
+
+  /// Whether every UTF-8 byte of `text` satisfies `predicate`, read in place when the string
+  /// is contiguous (as decoded header strings are).
+  @inline(__always)
+  private static func allBytes(of text: String, satisfy predicate: (UInt8) -> Bool) -> Bool {
+    text.utf8.withContiguousStorageIfAvailable { $0.allSatisfy(predicate) } ?? text.utf8.allSatisfy(predicate)
   }
 }
