@@ -115,7 +115,9 @@ public enum FxWatcher {
     )
     let group = ServiceGroup(
       configuration: ServiceGroupConfiguration(
-        services: [.init(service: watcher)],
+        // Named here: without a name ServiceLifecycle would describe the service with "\(service)",
+        // whose casts to the printing protocols each scanned every conformance record at start.
+        services: [.init(service: watcher, serviceName: "Watcher.WatcherService")],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger
       )

@@ -29,10 +29,16 @@ struct UnwindTablesTests {
     let before = table.reduce(into: UInt64(0)) { $0 = $0 &* 31 &+ UInt64($1) }
     #expect(Self.residentPages(range).count > 2)
 
-    let released = UnwindTables.releaseResidentPages()
-    #expect(released > 0 && released <= range.count)
     // The pages wholly inside the tables are gone (the first and last may be shared with others).
-    #expect(Self.residentPages(range).dropFirst().dropLast().allSatisfy { !$0 })
+    // A thread of another test unwinding (one that exits does) may page some back in between,
+    // so a few tries are allowed; without the release, none would see them gone.
+    var goneOnce = false
+    for _ in 0..<10 where !goneOnce {
+      let released = UnwindTables.releaseResidentPages()
+      #expect(released > 0 && released <= range.count)
+      goneOnce = Self.residentPages(range).dropFirst().dropLast().allSatisfy { !$0 }
+    }
+    #expect(goneOnce)
     let after = table.reduce(into: UInt64(0)) { $0 = $0 &* 31 &+ UInt64($1) }
     #expect(after == before)
   }

@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -13,26 +14,38 @@ import NIOCore
 /// more than a small call; Go's runtime and gRPC's C core poll in the same way before they
 /// sleep. Each turn of the poll is a loop task that asks the loop to look at its sockets
 /// without blocking and then yields the CPU (`sched_yield`), so a runnable thread on the same
-/// CPU, such as the caller itself, goes first. The poll ends `window` after the last reply, so
-/// an idle watcher spends no CPU on it.
+/// CPU, such as the caller itself, goes first. The poll ends `BUSY_POLL` after the last write,
+/// so an idle watcher spends no CPU on it.
 ///
 /// Made anywhere, then used on its event loop only (hence unchecked).
 final class BusyPoll: @unchecked Sendable {
   private let eventLoop: any EventLoop
-  private let window: Int64
   private var pollsUntil = NIODeadline.uptimeNanoseconds(0)
   /// Whether a turn of the poll is queued on the loop.
   private(set) var isPolling = false
 
-  /// Keeps `eventLoop` polling for `window` (more than zero) after each reply.
-  init(eventLoop: any EventLoop, window: Duration) {
-    self.eventLoop = eventLoop
-    self.window = Int64(window.nanoseconds)
+  /// The poll of `eventLoop`, which every endpoint's connections on that loop share (so that a
+  /// loop polls once, however many endpoints it serves).
+  static func of(_ eventLoop: any EventLoop) -> BusyPoll {
+    polls.withLock { polls in
+      if let poll = polls[ObjectIdentifier(eventLoop)] { return poll }
+      let poll = BusyPoll(eventLoop: eventLoop)
+      polls[ObjectIdentifier(eventLoop)] = poll
+      return poll
+    }
   }
 
-  /// The loop wrote to a connection: it polls for another `window`.
-  func didWrite() {
-    pollsUntil = .now() + .nanoseconds(window)
+  /// Every loop's poll. A poll keeps its loop alive, so no other loop gets its identifier.
+  private static let polls = Mutex<[ObjectIdentifier: BusyPoll]>([:])
+
+  /// A poll of `eventLoop`; the watcher's come from ``of(_:)``.
+  init(eventLoop: any EventLoop) {
+    self.eventLoop = eventLoop
+  }
+
+  /// The loop wrote to a connection: it polls for at least `window` (more than zero) from now.
+  func didWrite(pollingFor window: TimeAmount) {
+    pollsUntil = max(pollsUntil, .now() + window)
     guard !isPolling else { return }
     isPolling = true
     queueTurn()

@@ -44,8 +44,8 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
   /// The largest stream id a caller opened.
   private var lastStreamID = HTTP2StreamID.rootStream
   private var shutdown = GracefulShutdown.notStarted
-  /// Polls the loop for a while after replies, if `BUSY_POLL` is not 0.
-  private let busyPoll: BusyPoll?
+  /// The loop's poll and how long it polls after a write, if `BUSY_POLL` is not 0.
+  private let busyPoll: (poll: BusyPoll, window: TimeAmount)?
 
   /// Where a graceful shutdown is.
   private enum GracefulShutdown {
@@ -61,10 +61,11 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
 
   /// Creates the handler of a connection on `eventLoop`. `windowSize` is the flow-control window
   /// of the connection and of each stream, as the connection's settings announce it.
-  /// `liveStreams` counts the stream objects; `busyPoll` is the loop's, if it polls after replies.
+  /// `liveStreams` counts the stream objects; with `busyPoll`, the loop polls that long after
+  /// each write (``BusyPoll``).
   init(
     methods: [String: GRPCMethod], maxMessageBytes: Int, windowSize: Int, eventLoop: any EventLoop,
-    liveStreams: LiveCount, busyPoll: BusyPoll? = nil
+    liveStreams: LiveCount, busyPoll: TimeAmount? = nil
   ) {
     self.liveStreams = liveStreams
     self.methods = methods
@@ -73,7 +74,7 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
     self.executor = EventLoopTaskExecutor(eventLoop)
     self.deadlines = DeadlineWatch(eventLoop: eventLoop)
     self.connectionWindow = InboundWindow(target: windowSize)
-    self.busyPoll = busyPoll
+    self.busyPoll = busyPoll.map { (BusyPoll.of(eventLoop), $0) }
   }
 
   func handlerAdded(context: ChannelHandlerContext) {
@@ -242,7 +243,7 @@ final class GRPCConnectionHandler: ChannelDuplexHandler {
       }
       context.flush()
     }
-    busyPoll?.didWrite()
+    if let busyPoll { busyPoll.poll.didWrite(pollingFor: busyPoll.window) }
   }
 
   private func closeAllStreams() {

@@ -42,25 +42,28 @@ enum GRPCMethod: Sendable {
     let gateway = GatewayRequests(functionName: invoker.functionName)
     return [
       "/pb.FxWatcher/Call": .unary { message, call in
+        let request = try SharedInput.request(message)
         let output = try await invoker.invokeForText(
-          Request(try decode(Pb_Request.self, message)), requestID: call.requestID, method: "Call",
+          request, requestID: call.requestID, method: "Call",
           callerTimeout: call.callerTimeout, deadlineKeeper: call.deadlineKeeper)
         return GRPCFrame.field1Message(output, allocator: allocator)
       },
       "/pb.FxWatcher/CallBytes": .unary { message, call in
+        let request = try SharedInput.request(message)
         let output = try await invoker.invoke(
-          Request(try decode(Pb_Request.self, message)), requestID: call.requestID, method: "CallBytes",
+          request, requestID: call.requestID, method: "CallBytes",
           callerTimeout: call.callerTimeout, deadlineKeeper: call.deadlineKeeper)
         return GRPCFrame.field1Message(output, allocator: allocator)
       },
       "/pb.FxWatcher/Calls": .eachRequest { message, call in
+        let request = try SharedInput.request(message)
         let output = try await invoker.invoke(
-          Request(try decode(Pb_Request.self, message)), requestID: call.requestID, method: "Calls",
+          request, requestID: call.requestID, method: "Calls",
           deadlineKeeper: call.deadlineKeeper)
         return GRPCFrame.field1Message(output, allocator: allocator)
       },
       "/pb.FxWatcher/CallStream": .serverStreaming { message, call, write in
-        let request = Request(try decode(Pb_Request.self, message))
+        let request = try SharedInput.request(message)
         try await invoker.invokeStreaming(
           request, requestID: call.requestID, method: "CallStream", callerTimeout: call.callerTimeout,
           deadlineKeeper: call.deadlineKeeper

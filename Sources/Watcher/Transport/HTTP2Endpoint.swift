@@ -20,8 +20,8 @@ final class HTTP2Endpoint: Endpoint {
   private let group: MultiThreadedEventLoopGroup
   private let bound: EventLoopPromise<any Channel>
   private let connections = ConnectionSet()
-  /// Each event loop's poll after writes (none when `BUSY_POLL` is 0).
-  private let busyPolls: [ObjectIdentifier: BusyPoll]
+  /// How long an event loop polls after writing to a connection (``BusyPoll``); `nil`: not at all.
+  private let busyPoll: TimeAmount?
   /// How many calls' stream objects exist, on every connection: ended ones must be let go.
   let liveStreams = LiveCount()
   /// How many connections are open.
@@ -47,13 +47,7 @@ final class HTTP2Endpoint: Endpoint {
     self.maxMessageBytes = maxMessageBytes
     self.methods = methods
     self.group = MultiThreadedEventLoopGroup.singleton
-    var busyPolls: [ObjectIdentifier: BusyPoll] = [:]
-    if busyPoll > .zero {
-      for loop in group.makeIterator() {
-        busyPolls[ObjectIdentifier(loop)] = BusyPoll(eventLoop: loop, window: busyPoll)
-      }
-    }
-    self.busyPolls = busyPolls
+    self.busyPoll = busyPoll > .zero ? .nanoseconds(Int64(busyPoll.nanoseconds)) : nil
     self.bound = group.any().makePromise(of: (any Channel).self)
   }
 
@@ -63,11 +57,11 @@ final class HTTP2Endpoint: Endpoint {
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
       .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
       .childChannelOption(.maxMessagesPerRead, value: 16)
-      .childChannelInitializer { [connections, methods, maxMessageBytes, liveStreams, busyPolls] channel in
+      .childChannelInitializer { [connections, methods, maxMessageBytes, liveStreams, busyPoll] channel in
         channel.eventLoop.makeCompletedFuture {
           try Self.configure(
             channel, methods: methods, maxMessageBytes: maxMessageBytes, liveStreams: liveStreams,
-            busyPoll: busyPolls[ObjectIdentifier(channel.eventLoop)])
+            busyPoll: busyPoll)
           connections.add(channel)
         }
       }
@@ -115,8 +109,9 @@ final class HTTP2Endpoint: Endpoint {
     _ = await checkOwnHealth()
   }
 
-  /// Makes the health check ``warmUp()`` makes (``WarmUpCall``); returns whether it was answered.
-  func checkOwnHealth() async -> Bool {
+  /// Makes the health check ``warmUp()`` makes (``WarmUpCall``); returns whether it was answered
+  /// within `timeout`.
+  func checkOwnHealth(timeout: TimeAmount = .seconds(2)) async -> Bool {
     guard let listener = try? await bound.futureResult.get(), var address = listener.localAddress,
       let port = address.port, let host = address.ipAddress
     else { return false }
@@ -126,7 +121,7 @@ final class HTTP2Endpoint: Endpoint {
       }
       address = loopback
     }
-    return await WarmUpCall.run(to: address, group: group, timeout: .seconds(2))
+    return await WarmUpCall.run(to: address, group: group, timeout: timeout)
   }
 
   /// Shuts the connections open now down gracefully, as ``beginGracefulShutdown()`` does, but
@@ -139,7 +134,7 @@ final class HTTP2Endpoint: Endpoint {
   /// gracefully when told to quiesce).
   private static func configure(
     _ channel: any Channel, methods: [String: GRPCMethod], maxMessageBytes: Int, liveStreams: LiveCount,
-    busyPoll: BusyPoll?
+    busyPoll: TimeAmount?
   ) throws {
     var connection = NIOHTTP2Handler.ConnectionConfiguration()
     // The calls check what callers send (RequestHeaders), in the pass that reads it; NIOHTTP2's
