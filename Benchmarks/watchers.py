@@ -271,7 +271,10 @@ def build_template_function(link_map=None):
     if not package.exists():
         package.symlink_to(REPO)
     map_flags = ["-Xlinker", f"-Map={link_map}"] if link_map else []
+    # The watcher is a dependency (through the symlink): with a cached build manifest, swift build
+    # would not see a source file added to it since the last build, and fail to compile.
     run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "Function", *release_flags(),
+         "--disable-build-manifest-caching",
          *static_libstdcxx_flags(), *map_flags, "--scratch-path", str(TEMPLATE_FUNCTION_BUILD)],
         cwd=source, env={**os.environ, "FXWATCHER_PACKAGE": str(package)})
     binary = WORK / "function-echo"
