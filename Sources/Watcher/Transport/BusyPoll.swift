@@ -2,7 +2,7 @@ import NIOCore
 import Synchronization
 
 #if canImport(Glibc)
-  import Glibc
+import Glibc
 #endif
 
 /// Keeps one event loop polling its sockets for a short while after it has written replies,
