@@ -115,9 +115,9 @@ public enum FxWatcher {
     )
     let group = ServiceGroup(
       configuration: ServiceGroupConfiguration(
-        // Named here: without a name ServiceLifecycle would describe the service with "\(service)",
-        // whose casts to the printing protocols each scanned every conformance record at start.
-        services: [.init(service: watcher, serviceName: "Watcher.WatcherService")],
+        // Named with its description, as ServiceLifecycle would name it with "\(service)", whose
+        // casts to the printing protocols each scanned every conformance record at start.
+        services: [.init(service: watcher, serviceName: watcher.description)],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger
       )
