@@ -30,15 +30,22 @@ struct UnwindTablesTests {
     #expect(Self.residentPages(range).count > 2)
 
     // The pages wholly inside the tables are gone (the first and last may be shared with others).
-    // A thread of another test unwinding (one that exits does) may page some back in between,
-    // so a few tries are allowed; without the release, none would see them gone.
-    var goneOnce = false
-    for _ in 0..<10 where !goneOnce {
+    // Other tests run in this process meanwhile, and Swift Testing takes a backtrace of every
+    // error they throw, which pages back in the parts of the tables its lookups read (64 KiB
+    // around each page touched). So not every page need be gone, but most must be, in the best
+    // of a few tries: without the release every one of them stays, as they were all just read.
+    // (Tests/e2e checks the watcher's own process, where nothing else runs, for every page.)
+    var fewestStillMapped = Int.max
+    var inner = 0
+    for _ in 0..<10 where fewestStillMapped > 0 {
       let released = UnwindTables.releaseResidentPages()
       #expect(released > 0 && released <= range.count)
-      goneOnce = Self.residentPages(range).dropFirst().dropLast().allSatisfy { !$0 }
+      let pages = Self.residentPages(range).dropFirst().dropLast()
+      inner = pages.count
+      fewestStillMapped = min(fewestStillMapped, pages.filter { $0 }.count)
     }
-    #expect(goneOnce)
+    #expect(inner > 2)
+    #expect(fewestStillMapped * 2 < inner, "\(fewestStillMapped) of \(inner) pages still mapped after the release")
     let after = table.reduce(into: UInt64(0)) { $0 = $0 &* 31 &+ UInt64($1) }
     #expect(after == before)
   }

@@ -5,8 +5,10 @@ import os
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -97,6 +99,46 @@ def test_calls_still_running_after_the_drain_bound_are_cancelled_and_the_exit_is
             endless.result(timeout=20)
         assert raised.value.code() in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
     assert "drain timeout passed" in watcher.log
+
+
+def unwind_tables(binary):
+    """(start, end) link-time addresses of `.eh_frame` through `.eh_frame_hdr` in an ELF64
+    executable, and the lowest PT_LOAD address (for a PIE's load bias)."""
+    data = Path(binary).read_bytes()
+    phoff, shoff = struct.unpack_from("<QQ", data, 0x20)
+    phentsize, phnum, shentsize, shnum, shstrndx = struct.unpack_from("<HHHHH", data, 0x36)
+    programs = [struct.unpack_from("<IIQQQQQQ", data, phoff + i * phentsize) for i in range(phnum)]
+    lowest_load = min(p[3] for p in programs if p[0] == 1) & ~0xFFF
+    header = next(p for p in programs if p[0] == 0x6474E550)  # PT_GNU_EH_FRAME
+    sections = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    names = sections[shstrndx][4]
+    name = lambda s: data[names + s[0]:data.index(b"\0", names + s[0])].decode()
+    frames = next(s for s in sections if name(s) == ".eh_frame")
+    return frames[3], header[3] + header[5], lowest_load
+
+
+def mapped_pages(pid, start, end):
+    """Whether each page of [start, end) is mapped in process pid (/proc/PID/pagemap)."""
+    first, last = start // 4096, (end + 4095) // 4096
+    with open(f"/proc/{pid}/pagemap", "rb") as pagemap:
+        pagemap.seek(first * 8)
+        entries = pagemap.read((last - first) * 8)
+    return [bool(entry >> 63) for (entry,) in struct.iter_unpack("<Q", entries)]
+
+
+def test_after_its_warm_up_the_watcher_gives_back_its_unwind_tables_pages(start_watcher, call):
+    watcher = start_watcher()
+    start, end, lowest_load = unwind_tables(BINARY)
+    assert end - start > 64 * 4096
+    with open(f"/proc/{watcher.process.pid}/maps") as maps:  # the load bias: 0 unless a PIE
+        first = next(line.split() for line in maps if line.rstrip().endswith(str(Path(BINARY).resolve())))
+    bias = int(first[0].split("-")[0], 16) - int(first[2], 16) - lowest_load
+    inner = lambda: mapped_pages(watcher.process.pid, bias + start, bias + end)[1:-1]
+    # Nothing in the watcher reads the tables after its warm-up (Swift errors do not unwind),
+    # so once it has given them back every page wholly inside them stays out, calls or not.
+    assert wait_for(lambda: not any(inner()), timeout=10), f"{sum(inner())} of {len(inner())} pages mapped"
+    assert call(watcher.port, b"after").Output == "after"
+    assert not any(inner())
 
 
 def test_handler_errors_become_statuses_and_the_process_keeps_serving(start_watcher, call):
