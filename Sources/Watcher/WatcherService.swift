@@ -113,6 +113,9 @@ public struct WatcherService: Service, CustomStringConvertible {
 
   /// How often the idle memory trimmer looks whether a busy period has ended.
   static let memoryTrimInterval = Duration.seconds(2)
+  /// How long after its warm-up the watcher gives back the start's pages (``ReadOnlySegments``),
+  /// and how often it looks again while calls are running.
+  static let startUpPagesReleaseDelay = Duration.milliseconds(200)
 
   /// Serves until graceful shutdown (or cancellation), then drains within the bound.
   public func run() async throws {
@@ -167,11 +170,16 @@ public struct WatcherService: Service, CustomStringConvertible {
         await IdleMemoryTrimmer(gate: gate, interval: Self.memoryTrimInterval).run()
         return .trimmerStopped
       }
-      // The gRPC endpoints share their code: warming one warms both. By then the start-up is
-      // over, and the unwind tables it paged in are not read again.
-      group.addTask { [endpoints] in
+      // The gRPC endpoints share their code: warming one warms both. Once the start-up is over
+      // and no call runs, the code and tables only the start used are given back, and a second
+      // warm-up faults back in what calls use (a call running meanwhile would fault it in too).
+      group.addTask { [endpoints, gate] in
         await endpoints.first?.warmUp()
-        UnwindTables.releaseResidentPages()
+        repeat {
+          do { try await Task.sleep(for: Self.startUpPagesReleaseDelay) } catch { return .warmedUp }
+        } while gate.callsInFlight > 0
+        ReadOnlySegments.releaseResidentPages()
+        await endpoints.first?.warmUp()
         return .warmedUp
       }
       try await drive(&group)
