@@ -11,9 +11,10 @@ import Glibc
 /// kernel maps 64 KiB around each page touched. Read-only segments are backed by their files and
 /// never written, so dropping their pages (`madvise(MADV_DONTNEED)`) loses nothing: they stay in
 /// the page cache, and whatever runs next faults back in what it needs (~3 µs a fault here). The
-/// watcher drops them once it is ready and then warms up, which faults the call path back in:
-/// what stays resident is what calls and the idle watcher use. Writable segments are left alone:
-/// a page of theirs may hold data written since the start.
+/// watcher drops them once its start-up is over and no call runs, then warms up again, which
+/// faults the call path back in: what stays resident is what calls and the idle watcher use.
+/// Writable segments are left alone: a page of theirs may hold data written since the start. So
+/// are an object's whose read-only segments the loader wrote into (text relocations).
 enum ReadOnlySegments {
   /// The whole pages of every read-only loaded segment, executable and shared libraries alike.
   static func loaded() -> [Range<UInt>] {
@@ -86,6 +87,7 @@ private func collectSegments(info: UnsafeRawPointer?, size: Int, data: UnsafeMut
 /// An ELF object's program headers, read where the loader left them (64-bit objects).
 struct ProgramHeaders {
   static let load: UInt32 = 1
+  static let dynamic: UInt32 = 2
 
   struct Header {
     let type: UInt32
@@ -101,7 +103,7 @@ struct ProgramHeaders {
   /// Whether the object's dynamic section asks the loader to write into its read-only segments
   /// (`DT_TEXTREL`, or `DF_TEXTREL` in `DT_FLAGS`): their pages then differ from the file's.
   func hasTextRelocations(bias: UInt) -> Bool {
-    guard let dynamic = all.first(where: { $0.type == 2 }),  // PT_DYNAMIC
+    guard let dynamic = all.first(where: { $0.type == Self.dynamic }),
       let entries = UnsafeRawPointer(bitPattern: bias &+ dynamic.address)
     else { return false }
     // Elf64_Dyn: d_tag, d_val (Int64, UInt64); DT_NULL ends the table.
