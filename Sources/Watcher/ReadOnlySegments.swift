@@ -71,7 +71,8 @@ private func collectSegments(info: UnsafeRawPointer?, size: Int, data: UnsafeMut
   guard let table = info.load(fromByteOffset: 16, as: UnsafeRawPointer?.self) else { return 0 }
   let headers = ProgramHeaders(table: table, count: Int(info.load(fromByteOffset: 24, as: UInt16.self)))
   let vdso = found.pointee.vdso
-  guard bias != vdso, !headers.all.contains(where: { $0.type == ProgramHeaders.load && bias &+ $0.address == vdso }),
+  // The vDSO's ELF header, at AT_SYSINFO_EHDR, starts its first loaded segment.
+  guard !headers.all.contains(where: { $0.type == ProgramHeaders.load && bias &+ $0.address == vdso }),
     !headers.hasTextRelocations(bias: bias)
   else { return 0 }
   let page = UInt(sysconf(Int32(_SC_PAGESIZE)))

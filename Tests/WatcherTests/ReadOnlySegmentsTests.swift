@@ -61,7 +61,8 @@ struct ReadOnlySegmentsTests {
     let libcCode = UInt(bitPattern: unsafeBitCast(lookUpCFunction("getpid") as (@convention(c) () -> Void)?, to: Int.self))
     #expect(ownCode != 0 && segments.contains { $0.contains(ownCode) })
     #expect(libcCode != 0 && segments.contains { $0.contains(libcCode) })
-    #expect(segments.contains { $0.contains(try! Self.unwindTables().lowerBound + 4096) })
+    let unwindTables = try Self.unwindTables()
+    #expect(segments.contains { $0.contains(unwindTables.lowerBound + 4096) })
     for segment in segments {
       for mapping in mappings where mapping.range.overlaps(segment) {
         #expect(!mapping.permissions.contains("w"), "\(segment) overlaps a writable mapping \(mapping.name)")
