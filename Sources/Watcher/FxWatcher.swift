@@ -1,13 +1,10 @@
 import ArgumentParser
 import HandlerKit
 import Logging
+import NIOPosix
 import ServiceLifecycle
+import SettingValues
 
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -35,7 +32,7 @@ public enum FxWatcher {
     handler: any Handler,
     name: String = HandlerRegistry.openFxDefaultName,
     arguments: [String] = Array(CommandLine.arguments.dropFirst()),
-    environment: [String: String] = ProcessInfo.processInfo.environment
+    environment: [String: String] = SettingsEnvironment.processVariables()
   ) async -> Never {
     await run(arguments: arguments, environment: environment) { configuration in
       var notes: [String] = []
@@ -56,7 +53,7 @@ public enum FxWatcher {
   public static func main(
     registry: HandlerRegistry,
     arguments: [String] = Array(CommandLine.arguments.dropFirst()),
-    environment: [String: String] = ProcessInfo.processInfo.environment
+    environment: [String: String] = SettingsEnvironment.processVariables()
   ) async -> Never {
     await run(arguments: arguments, environment: environment) { configuration in
       guard let file = configuration.handlerFile else {
@@ -73,6 +70,11 @@ public enum FxWatcher {
     environment: [String: String],
     resolve: (WatcherConfiguration) throws -> (registry: HandlerRegistry, name: String?, notes: [String])
   ) async -> Never {
+    // The start's longest waits, begun at once beside the settings and the log's set-up: the
+    // event loops' threads (the ports are bound on them) and the runtime's first answers to the
+    // conformance questions of the way to a first call (ConformanceLookups).
+    Task.detached(priority: .high) { _ = MultiThreadedEventLoopGroup.singleton }
+    Task.detached(priority: .high) { ConformanceLookups.lookUpAhead() }
     let configuration: WatcherConfiguration
     let chosen: (name: String, handler: any Handler)
     let notes: [String]
@@ -113,6 +115,9 @@ public enum FxWatcher {
       functionName: chosen.name,
       logger: logger
     )
+    // The ports are bound and the call path warmed before the service group's set-up (half a
+    // millisecond of a cold start), which does not hold them back.
+    await watcher.startListening()
     let group = ServiceGroup(
       configuration: ServiceGroupConfiguration(
         // Named with its description, as ServiceLifecycle would name it with "\(service)", whose

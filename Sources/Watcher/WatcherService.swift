@@ -1,6 +1,7 @@
 import HandlerKit
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// The watcher: serves one handler on the gateway and mesh ports (and the metrics port, when
 /// set) and keeps the health lock and the health state.
@@ -20,6 +21,8 @@ public struct WatcherService: Service, CustomStringConvertible {
   private let health: HealthStatus
   private let mesh: GRPCMeshClient?
   private let onReady: (@Sendable ([String: String]) -> Void)?
+  /// The warm-up made while the ports are being bound (by ``startListening()`` or ``run()``).
+  private let firstWarmUp = FirstWarmUp()
 
   /// Creates a watcher for `handler` with its HTTP/2 endpoints on both ports (and the metrics
   /// endpoint if one is set).
@@ -117,6 +120,26 @@ public struct WatcherService: Service, CustomStringConvertible {
   /// and how often it looks again while calls are running.
   static let startUpPagesReleaseDelay = Duration.milliseconds(200)
 
+  /// Starts binding the ports and warms the call path up (a call to itself, which needs no
+  /// port); returns once the warm-up is done, the ports being bound meanwhile. ``run()`` then
+  /// serves on them, and reports a port that could not be bound.
+  ///
+  /// Optional: ``run()`` does both itself. Called before the rest of a process's start (its
+  /// `ServiceGroup`'s set-up, for one), the ports accept connections and the first call finds
+  /// its path warm sooner.
+  public func startListening() async {
+    beginListeningAndWarmUp()
+    await firstWarmUp.finished
+  }
+
+  private func beginListeningAndWarmUp() {
+    for endpoint in endpoints { endpoint.startListening() }
+    // The gRPC endpoints share their code: warming one warms both.
+    firstWarmUp.start { [endpoints] in
+      await endpoints.first?.warmUp()
+    }
+  }
+
   /// Serves until graceful shutdown (or cancellation), then drains within the bound.
   public func run() async throws {
     // A lock left by an earlier process must not claim readiness for this one.
@@ -132,6 +155,7 @@ public struct WatcherService: Service, CustomStringConvertible {
   }
 
   private func serve() async throws {
+    beginListeningAndWarmUp()
     try await withThrowingTaskGroup(of: Event.self) { group in
       for endpoint in endpoints {
         group.addTask {
@@ -170,11 +194,11 @@ public struct WatcherService: Service, CustomStringConvertible {
         await IdleMemoryTrimmer(gate: gate, interval: Self.memoryTrimInterval).run()
         return .trimmerStopped
       }
-      // The gRPC endpoints share their code: warming one warms both. Once the start-up is over
-      // and no call runs, the code and tables only the start used are given back, and a second
-      // warm-up faults back in what calls use (a call running meanwhile would fault it in too).
-      group.addTask { [endpoints, gate] in
-        await endpoints.first?.warmUp()
+      // Once the start-up is over and no call runs, the code and tables only the start used are
+      // given back, and a second warm-up faults back in what calls use (a call running meanwhile
+      // would fault it in too).
+      group.addTask { [endpoints, gate, firstWarmUp] in
+        await firstWarmUp.finished
         repeat {
           do { try await Task.sleep(for: Self.startUpPagesReleaseDelay) } catch { return .warmedUp }
         } while gate.callsInFlight > 0
@@ -229,5 +253,22 @@ public struct WatcherService: Service, CustomStringConvertible {
         }
       }
     }
+  }
+}
+
+/// The watcher's first warm-up: started once, by whichever of ``WatcherService/startListening()``
+/// and ``WatcherService/run()`` comes first, and awaited by the release of the start's pages.
+private final class FirstWarmUp: Sendable {
+  private let task = Mutex<Task<Void, Never>?>(nil)
+
+  func start(_ warmUp: @escaping @Sendable () async -> Void) {
+    task.withLock { task in
+      if task == nil { task = Task(operation: warmUp) }
+    }
+  }
+
+  /// Returns once the warm-up has ended (at once if it never started).
+  var finished: Void {
+    get async { await task.withLock { $0 }?.value }
   }
 }

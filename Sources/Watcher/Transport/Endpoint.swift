@@ -8,6 +8,9 @@ protocol Endpoint: Sendable {
   var name: String { get }
   /// The address it is asked to bind, for messages: `"0.0.0.0:50051"`.
   var requestedAddress: String { get }
+  /// Starts binding the port without waiting for it; ``serve()`` then serves on it. Optional:
+  /// ``serve()`` binds the port itself.
+  func startListening()
   /// Serves until shut down; throws when the port cannot be bound (before ``boundAddress()``
   /// throws) or the transport fails.
   func serve() async throws
@@ -21,5 +24,6 @@ protocol Endpoint: Sendable {
 }
 
 extension Endpoint {
+  func startListening() {}
   func warmUp() async {}
 }

@@ -19,6 +19,8 @@ final class HTTP2Endpoint: Endpoint {
   private let methods: [String: GRPCMethod]
   private let group: MultiThreadedEventLoopGroup
   private let bound: EventLoopPromise<any Channel>
+  /// Whether ``startListening()`` has begun binding the port.
+  private let listening = Atomic(false)
   private let connections = ConnectionSet()
   /// How long an event loop polls after writing to a connection (``BusyPoll``); `nil`: not at all.
   private let busyPoll: TimeAmount?
@@ -51,7 +53,10 @@ final class HTTP2Endpoint: Endpoint {
     self.bound = group.any().makePromise(of: (any Channel).self)
   }
 
-  func serve() async throws {
+  /// Starts binding the port on the event loops and returns at once; ``serve()`` then serves
+  /// on it (and binds it itself when this was not called). Calls after the first do nothing.
+  func startListening() {
+    guard !listening.exchange(true, ordering: .relaxed) else { return }
     let bootstrap = ServerBootstrap(group: group)
       .serverChannelOption(.backlog, value: 1024)
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -65,20 +70,18 @@ final class HTTP2Endpoint: Endpoint {
           connections.add(channel)
         }
       }
-    let listener: any Channel
-    do {
-      // An IP address is bound as it is: bind(host:) would resolve it with getaddrinfo, which
-      // asks the network interfaces and the name service cache first.
-      if let address = try? SocketAddress(ipAddress: host, port: port) {
-        listener = try await bootstrap.bind(to: address).get()
-      } else {
-        listener = try await bootstrap.bind(host: host, port: port).get()
-      }
-    } catch {
-      bound.fail(error)
-      throw error
+    // An IP address is bound as it is: bind(host:) would resolve it with getaddrinfo, which
+    // asks the network interfaces and the name service cache first.
+    if let address = try? SocketAddress(ipAddress: host, port: port) {
+      bootstrap.bind(to: address).cascade(to: bound)
+    } else {
+      bootstrap.bind(host: host, port: port).cascade(to: bound)
     }
-    bound.succeed(listener)
+  }
+
+  func serve() async throws {
+    startListening()
+    let listener = try await bound.futureResult.get()
     try await withTaskCancellationHandler {
       try await listener.closeFuture.get()
       await connections.waitUntilAllClosed()
@@ -101,27 +104,24 @@ final class HTTP2Endpoint: Endpoint {
     connections.quiesceAll()
   }
 
-  /// Makes one call to itself over loopback, a health check (no handler runs): the run-time
-  /// set-up a process does once for its first call on this path (type metadata, protocol
-  /// conformance lookups in NIO, NIOHTTP2 and here, the pipeline's first allocations) is then
-  /// done before the first caller's call instead of during it.
+  /// Makes one call to itself, a health check (no handler runs) over a pair of Unix sockets
+  /// (``WarmUpCall``): the run-time set-up a process does once for its first call on this path
+  /// (type metadata, protocol conformance lookups in NIO, NIOHTTP2 and here, the pipeline's
+  /// first allocations) is then done before the first caller's call instead of during it. It
+  /// needs no bound port.
   func warmUp() async {
-    _ = await checkOwnHealth()
+    _ = await makeWarmUpCall()
   }
 
-  /// Makes the health check ``warmUp()`` makes (``WarmUpCall``); returns whether it was answered
-  /// within `timeout`.
-  func checkOwnHealth(timeout: TimeAmount = .seconds(2)) async -> Bool {
-    guard let listener = try? await bound.futureResult.get(), var address = listener.localAddress,
-      let port = address.port, let host = address.ipAddress
-    else { return false }
-    if host == "0.0.0.0" || host == "::" {
-      guard let loopback = try? SocketAddress(ipAddress: host == "::" ? "::1" : "127.0.0.1", port: port) else {
-        return false
-      }
-      address = loopback
-    }
-    return await WarmUpCall.run(to: address, group: group, timeout: timeout)
+  /// Makes the call ``warmUp()`` makes; returns whether it was answered within `timeout`.
+  func makeWarmUpCall(timeout: TimeAmount = .seconds(2)) async -> Bool {
+    let (methods, maxMessageBytes, liveStreams, busyPoll) = (methods, maxMessageBytes, liveStreams, busyPoll)
+    return await WarmUpCall.run(
+      servedBy: { channel in
+        try Self.configure(
+          channel, methods: methods, maxMessageBytes: maxMessageBytes, liveStreams: liveStreams, busyPoll: busyPoll)
+      },
+      group: group, timeout: timeout)
   }
 
   /// Shuts the connections open now down gracefully, as ``beginGracefulShutdown()`` does, but

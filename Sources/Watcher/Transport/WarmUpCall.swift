@@ -1,35 +1,61 @@
 import NIOCore
 import NIOPosix
 
-/// A `grpc.health.v1.Health/Check` call made to the watcher's own port with a few fixed bytes of
-/// HTTP/2 over a plain TCP connection: it runs the server's whole path for a call (accept,
-/// pipeline, HTTP/2, the stream, the method, the reply) and next to nothing of a client's, so a
-/// fresh process's set-up for that path is done before its first caller's call, at about half
-/// the cost of a call through the mesh client (whose HTTP/2 client, stream channels and address
-/// resolution no caller of the server needs).
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A `grpc.health.v1.Health/Check` call made to the watcher itself with a few fixed bytes of
+/// HTTP/2, over a connected pair of Unix sockets whose one end is set up as the server sets up
+/// an accepted connection: it runs the server's whole path for a call (the socket channel, the
+/// pipeline, HTTP/2, the stream, the method, the reply) and next to nothing of a client's (no
+/// listener, no connect, no address), so a fresh process's set-up for that path is done before
+/// its first caller's call, and can be done before its ports are bound.
 enum WarmUpCall {
-  /// Connects to `address`, makes the call and closes the connection; returns whether the
-  /// reply came whole (a message, then the trailers) within `timeout`.
-  static func run(to address: SocketAddress, group: any EventLoopGroup, timeout: TimeAmount) async -> Bool {
+  /// Makes the call to a connection that `serve` sets up (on its event loop, as a server's child
+  /// channel initializer does) and closes both ends; returns whether the reply came whole (a
+  /// message, then the trailers) within `timeout`.
+  static func run(
+    servedBy serve: @escaping @Sendable (any Channel) throws -> Void, group: any EventLoopGroup, timeout: TimeAmount
+  ) async -> Bool {
+    var ends: (served: CInt, calling: CInt) = (-1, -1)
+    let made = withUnsafeMutableBytes(of: &ends) { socketpair(AF_UNIX, streamSocketType, 0, $0.baseAddress!.assumingMemoryBound(to: CInt.self)) }
+    guard made == 0 else { return false }
     let eventLoop = group.any()
+    // Each end belongs to its channel from here on (closed with it, or by NIO if it fails to
+    // set the channel up).
+    let served = ClientBootstrap(group: eventLoop)
+      .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try serve(channel) } }
+      .withConnectedSocket(ends.served)
     let answered = eventLoop.makePromise(of: Bool.self)
-    let bootstrap = ClientBootstrap(group: eventLoop)
-      .connectTimeout(timeout)
+    let calling = ClientBootstrap(group: eventLoop)
       .channelInitializer { channel in
         channel.eventLoop.makeCompletedFuture {
           try channel.pipeline.syncOperations.addHandler(ReplyReader(answered: answered))
         }
       }
-    guard let channel = try? await bootstrap.connect(to: address).get() else {
-      answered.succeed(false)
-      return false
-    }
+      .withConnectedSocket(ends.calling)
     let giveUp = eventLoop.scheduleTask(in: timeout) { answered.succeed(false) }
+    calling.whenFailure { _ in answered.succeed(false) }
+    served.whenFailure { _ in answered.succeed(false) }
     let result = (try? await answered.futureResult.get()) ?? false
     giveUp.cancel()
-    try? await channel.close()
+    for channel in [served, calling] {
+      try? await channel.get().close()
+    }
     return result
   }
+
+  /// The handler types the call adds to its end (``ConformanceLookups``).
+  static var handlerTypes: [any ChannelHandler.Type] { [ReplyReader.self] }
+
+  #if canImport(Glibc)
+  private static let streamSocketType = CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue)
+  #else
+  private static let streamSocketType = SOCK_STREAM | SOCK_CLOEXEC
+  #endif
 
   /// The client's side of the connection, written at once: the preface, empty SETTINGS, the
   /// request's HEADERS (HPACK literals, no Huffman code, no indexing) and one DATA frame with an

@@ -1,0 +1,44 @@
+import Logging
+import NIOCore
+import NIOEmbedded
+import NIOHTTP2
+
+/// Asks the Swift runtime, while the process starts, the protocol conformance questions that
+/// the way to a bound port and a first answered call would otherwise ask on it.
+///
+/// The runtime answers each question (does this type conform to that protocol?) once per
+/// process, the first time by going over every protocol conformance record in the binary: 6,000
+/// in a function, some 50 µs a question. NIO asks two of every channel handler type it adds to a
+/// pipeline (does it handle inbound events, outbound ones?), and a bound port with its first
+/// connection add six types; the log handler's metadata asks one. Asked on a core the start
+/// leaves idle (``lookUpAhead()`` runs beside the event loops' creation), they are answered from
+/// the runtime's cache when those paths ask them.
+enum ConformanceLookups {
+  /// The handler types of the watcher's connections and of its warm-up call.
+  static var handlerTypes: [any ChannelHandler.Type] {
+    [NIOHTTP2Handler.self, GRPCConnectionHandler.self] + WarmUpCall.handlerTypes
+  }
+
+  /// Asks them, the earliest needed first: the log handler's, NIO's head and tail handlers' (every
+  /// pipeline has them, a bound port's too), then ``handlerTypes``'.
+  static func lookUpAhead() {
+    var logHandler = StreamLogHandler.standardError(label: "")
+    logHandler[metadataKey: "lookup"] = "ahead"
+    _ = try? EmbeddedChannel().finish()
+    for type in handlerTypes {
+      _ = handlesInbound(type)
+      _ = handlesOutbound(type)
+    }
+  }
+
+  // Not inlined: with a type the compiler knows, it would answer the question itself.
+  @inline(never)
+  static func handlesInbound(_ type: any ChannelHandler.Type) -> Bool {
+    type is any _ChannelInboundHandler.Type
+  }
+
+  @inline(never)
+  static func handlesOutbound(_ type: any ChannelHandler.Type) -> Bool {
+    type is any _ChannelOutboundHandler.Type
+  }
+}
