@@ -70,11 +70,12 @@ public enum FxWatcher {
     environment: [String: String],
     resolve: (WatcherConfiguration) throws -> (registry: HandlerRegistry, name: String?, notes: [String])
   ) async -> Never {
-    // The start's longest waits, begun at once beside the settings and the log's set-up: the
-    // event loops' threads (the ports are bound on them) and the runtime's first answers to the
-    // conformance questions of the way to a first call (ConformanceLookups).
+    // The event loops' threads (the ports are bound on them), the start's longest wait, are made
+    // beside the rest: the runtime's first answers to the conformance questions of the way to a
+    // first call (ConformanceLookups), the settings and the log's set-up. (The lookups on a
+    // thread of their own were no faster: one thread more to make.)
     Task.detached(priority: .high) { _ = MultiThreadedEventLoopGroup.singleton }
-    Task.detached(priority: .high) { ConformanceLookups.lookUpAhead() }
+    ConformanceLookups.lookUpAhead()
     let configuration: WatcherConfiguration
     let chosen: (name: String, handler: any Handler)
     let notes: [String]
