@@ -240,8 +240,9 @@ def release_flags(order_file=REPO / "Linking" / "hot-sections.order"):
 
 
 def static_libstdcxx_flags():
-    """The flag with which the template's Dockerfile links libstdc++ into a function: a folder
-    with only libstdc++.a searched first, so the static Swift runtime's -lstdc++ finds it."""
+    """The flags with which the template's Dockerfile links libstdc++ and libgcc's unwinder into
+    a function: a folder with only libstdc++.a searched first, so the static Swift runtime's
+    -lstdc++ finds it, and clang's -static-libgcc."""
     folder = WORK / "static-libstdc++"
     folder.mkdir(parents=True, exist_ok=True)
     archive = subprocess.run(["clang", "-print-file-name=libstdc++.a"], check=True, capture_output=True,
@@ -249,7 +250,7 @@ def static_libstdcxx_flags():
     (folder / "libstdc++.a").unlink(missing_ok=True)
     if Path(archive).is_file():  # without it, libstdc++.so is linked, as the Dockerfile then does
         (folder / "libstdc++.a").symlink_to(archive)
-    return ["-Xlinker", f"-L{folder}"]
+    return ["-Xlinker", f"-L{folder}", "-Xswiftc", "-Xclang-linker", "-Xswiftc", "-static-libgcc"]
 
 
 def build_template_function(link_map=None):

@@ -180,9 +180,10 @@ def test_the_openfx_template_initialises_builds_and_answers(pb, tmp_path, image_
     binary = image.host_path(image.entrypoint[0])
     contents = binary.read_bytes()
     assert b"FoundationEssentials" in contents and b"FoundationInternationalization" not in contents
-    # The Swift runtime and its C++ library are linked in: neither is loaded at start.
+    # The Swift runtime, its C++ library and the unwinder are linked in: none is loaded at start.
     needed = subprocess.run(["readelf", "-d", str(binary)], capture_output=True, text=True, check=True).stdout
     assert "libstdc++" not in needed and "libswiftCore" not in needed and "libc.so.6" in needed, needed
+    assert "libgcc_s" not in needed, needed
     serve(image, tmp_path, pb, "OpenFx", "Hello, OpenFx")
 
 
