@@ -21,7 +21,9 @@ enum WarmUpCall {
     servedBy serve: @escaping @Sendable (any Channel) throws -> Void, group: any EventLoopGroup, timeout: TimeAmount
   ) async -> Bool {
     var ends: (served: CInt, calling: CInt) = (-1, -1)
-    let made = withUnsafeMutableBytes(of: &ends) { socketpair(AF_UNIX, streamSocketType, 0, $0.baseAddress!.assumingMemoryBound(to: CInt.self)) }
+    let made = withUnsafeMutableBytes(of: &ends) { bytes in
+      socketpair(AF_UNIX, streamSocketType, 0, bytes.baseAddress?.assumingMemoryBound(to: CInt.self))
+    }
     guard made == 0 else { return false }
     let eventLoop = group.any()
     // Each end belongs to its channel from here on (closed with it, or by NIO if it fails to
