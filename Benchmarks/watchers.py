@@ -12,7 +12,11 @@ each Swift build's ratio to the better of Go and C++.
 
 Usage:
   swift build -c release --product fxwatcher
-  .build-venv/bin/python Benchmarks/watchers.py [--rounds 2] [--seconds 5] [--servers swift,go,cpp,python] [--starts 10] [--static] [--function]
+  .build-venv/bin/python Benchmarks/watchers.py [--rounds 2] [--seconds 5] [--servers swift,go,cpp,python] [--starts 10] [--static] [--function] [--also NAME=PATH ...]
+
+--rounds 0 measures the starts only: to compare two builds' cold starts, e.g. a function built
+before a change (copied from .build-bench/function-echo) against the one built now:
+  .build-venv/bin/python Benchmarks/watchers.py --rounds 0 --starts 30 --servers go --function --also before=/tmp/function-before
 
 --function also measures a function as the OpenFx template builds it (Templates/openfx-runtime,
 against this checkout, with an echo handler): HandlerKit and Watcher only, none of the examples
@@ -292,6 +296,8 @@ def main():
     parser.add_argument("--servers", default="swift,go,cpp,python")
     parser.add_argument("--starts", type=int, default=10,
                         help="cold starts measured per server, after the rounds (the median is reported)")
+    parser.add_argument("--also", action="append", default=[], metavar="NAME=PATH",
+                        help="also measure the watcher binary at PATH (an earlier build, say) under NAME")
     parser.add_argument("--install", action="store_true", help="apt-get install the reference servers' packages")
     parser.add_argument("--static", action="store_true",
                         help="also build (.build-static/) and measure a stripped static-stdlib release fxwatcher, "
@@ -317,6 +323,12 @@ def main():
         sizes["function"] = build_template_function()
         commands["function"] = [str(sizes["function"])]
         args.servers += ",function"
+    for extra in args.also:
+        name, _, path = extra.partition("=")
+        if not name or not Path(path).is_file():
+            parser.error(f"--also {extra}: expected NAME=PATH of a binary")
+        commands[name], sizes[name] = [path], Path(path)
+        args.servers += f",{name}"
     names = [name for name in args.servers.split(",") if name in commands]
 
     sys.path.insert(0, str(WORK / "python"))
@@ -360,14 +372,14 @@ def main():
                 finally:
                     server.stop()
 
-    print(f"\n{args.rounds} rounds, {args.seconds} s per case, h2load -t 1 on 127.0.0.1, "
-          f"{os.cpu_count()} cores; each cell: mean calls/s, p50 / p99 µs, server CPU µs per call")
     # Each Swift build's calls/s over the better reference's, when a reference ran.
-    swift_builds = [name for name in names if name in ("swift", "swift-static", "function")]
+    swift_builds = [name for name in names if name not in ("go", "cpp", "python")]
     compared = swift_builds if any(name in names for name in ("go", "cpp")) else []
-    header = ["case"] + names + [f"{name} / best(go,cpp)" for name in compared]
-    print(" | ".join(header))
-    for case in CASES:
+    if args.rounds > 0:
+        print(f"\n{args.rounds} rounds, {args.seconds} s per case, h2load -t 1 on 127.0.0.1, "
+              f"{os.cpu_count()} cores; each cell: mean calls/s, p50 / p99 µs, server CPU µs per call")
+        print(" | ".join(["case"] + names + [f"{name} / best(go,cpp)" for name in compared]))
+    for case in CASES if args.rounds > 0 else []:
         cells = [case[0]]
         rates = {}
         for name in names:
@@ -397,12 +409,13 @@ def main():
                     first_calls[name].append(first_call_once_up(server, body))
                 finally:
                     server.stop()
+    print(f"\n{len(starts[names[0]])} cold starts per server; " + " | ".join(names))
     print(" | ".join(["exec -> first OK call, median (ms)"] + [f"{statistics.median(starts[n]):.1f}" for n in names]))
     print(" | ".join(["exec -> first OK call, fastest (ms)"] + [f"{min(starts[n]):.1f}" for n in names]))
     print(" | ".join(["first call once up, median (µs)"] + [f"{statistics.median(first_calls[n]):,.0f}" for n in names]))
-    print(" | ".join(["idle RSS (MB)"] + [f"{statistics.mean(idle[n]):.1f}" for n in names]))
-    print(" | ".join(["RSS after the cases (MB)"] + [f"{statistics.mean(peak[n]):.1f}" for n in names]))
-    print(" | ".join(["RSS 3 s later (MB)"] + [f"{statistics.mean(settled[n]):.1f}" for n in names]))
+    for label, values in (("idle RSS (MB)", idle), ("RSS after the cases (MB)", peak), ("RSS 3 s later (MB)", settled)):
+        if args.rounds > 0:  # measured in the rounds only
+            print(" | ".join([label] + [f"{statistics.mean(values[n]):.1f}" for n in names]))
     print(" | ".join(["binary (MB)"] + [f"{sizes[n].stat().st_size / 1e6:.1f}" if n in sizes else "-" for n in names]))
 
 
