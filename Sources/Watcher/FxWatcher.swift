@@ -74,7 +74,7 @@ public enum FxWatcher {
     // beside the rest: the runtime's first answers to the conformance questions of the way to a
     // first call (ConformanceLookups), the settings and the log's set-up. (The lookups on a
     // thread of their own were no faster: one thread more to make.)
-    Task.detached(priority: .high) { _ = MultiThreadedEventLoopGroup.singleton }
+    Task.detached { _ = MultiThreadedEventLoopGroup.singleton }
     ConformanceLookups.lookUpAhead()
     let configuration: WatcherConfiguration
     let chosen: (name: String, handler: any Handler)
