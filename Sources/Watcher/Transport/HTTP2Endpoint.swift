@@ -62,11 +62,9 @@ final class HTTP2Endpoint: Endpoint {
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
       .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
       .childChannelOption(.maxMessagesPerRead, value: 16)
-      .childChannelInitializer { [connections, methods, maxMessageBytes, liveStreams, busyPoll] channel in
+      .childChannelInitializer { [connections, setUpConnection] channel in
         channel.eventLoop.makeCompletedFuture {
-          try Self.configure(
-            channel, methods: methods, maxMessageBytes: maxMessageBytes, liveStreams: liveStreams,
-            busyPoll: busyPoll)
+          try setUpConnection(channel)
           connections.add(channel)
         }
       }
@@ -115,13 +113,16 @@ final class HTTP2Endpoint: Endpoint {
 
   /// Makes the call ``warmUp()`` makes; returns whether it was answered within `timeout`.
   func makeWarmUpCall(timeout: TimeAmount = .seconds(2)) async -> Bool {
-    let (methods, maxMessageBytes, liveStreams, busyPoll) = (methods, maxMessageBytes, liveStreams, busyPoll)
-    return await WarmUpCall.run(
-      servedBy: { channel in
-        try Self.configure(
-          channel, methods: methods, maxMessageBytes: maxMessageBytes, liveStreams: liveStreams, busyPoll: busyPoll)
-      },
-      group: group, timeout: timeout)
+    await WarmUpCall.run(servedBy: setUpConnection, group: group, timeout: timeout)
+  }
+
+  /// Sets up one connection's pipeline with this endpoint's settings (``configure``): an accepted
+  /// connection's, and the warm-up call's served end.
+  private var setUpConnection: @Sendable (any Channel) throws -> Void {
+    { [methods, maxMessageBytes, liveStreams, busyPoll] channel in
+      try Self.configure(
+        channel, methods: methods, maxMessageBytes: maxMessageBytes, liveStreams: liveStreams, busyPoll: busyPoll)
+    }
   }
 
   /// Shuts the connections open now down gracefully, as ``beginGracefulShutdown()`` does, but
