@@ -379,17 +379,17 @@ def main():
         print(f"\n{args.rounds} rounds, {args.seconds} s per case, h2load -t 1 on 127.0.0.1, "
               f"{os.cpu_count()} cores; each cell: mean calls/s, p50 / p99 µs, server CPU µs per call")
         print(" | ".join(["case"] + names + [f"{name} / best(go,cpp)" for name in compared]))
-    for case in CASES if args.rounds > 0 else []:
-        cells = [case[0]]
-        rates = {}
-        for name in names:
-            runs = results[(name, case[0])]
-            rates[name] = statistics.mean(r[0] for r in runs)
-            cells.append(f"{rates[name]:,.0f} · {statistics.mean(r[1] for r in runs):,.0f} / "
-                         f"{statistics.mean(r[2] for r in runs):,.0f} · {statistics.mean(r[3] for r in runs):,.0f}")
-        best = max((rates[n] for n in ("go", "cpp") if n in rates), default=None)
-        cells += [f"{rates[name] / best:.2f}x" for name in compared]
-        print(" | ".join(cells))
+        for case in CASES:
+            cells = [case[0]]
+            rates = {}
+            for name in names:
+                runs = results[(name, case[0])]
+                rates[name] = statistics.mean(r[0] for r in runs)
+                cells.append(f"{rates[name]:,.0f} · {statistics.mean(r[1] for r in runs):,.0f} / "
+                             f"{statistics.mean(r[2] for r in runs):,.0f} · {statistics.mean(r[3] for r in runs):,.0f}")
+            best = max((rates[n] for n in ("go", "cpp") if n in rates), default=None)
+            cells += [f"{rates[name] / best:.2f}x" for name in compared]
+            print(" | ".join(cells))
     # More cold starts, the servers taking turns: the median of all (the rounds' included,
     # whose first may find a cold page cache) and the fastest. And the first call of servers
     # that are up, as a caller after readiness makes it.
@@ -413,8 +413,8 @@ def main():
     print(" | ".join(["exec -> first OK call, median (ms)"] + [f"{statistics.median(starts[n]):.1f}" for n in names]))
     print(" | ".join(["exec -> first OK call, fastest (ms)"] + [f"{min(starts[n]):.1f}" for n in names]))
     print(" | ".join(["first call once up, median (µs)"] + [f"{statistics.median(first_calls[n]):,.0f}" for n in names]))
-    for label, values in (("idle RSS (MB)", idle), ("RSS after the cases (MB)", peak), ("RSS 3 s later (MB)", settled)):
-        if args.rounds > 0:  # measured in the rounds only
+    if args.rounds > 0:  # measured in the rounds only
+        for label, values in (("idle RSS (MB)", idle), ("RSS after the cases (MB)", peak), ("RSS 3 s later (MB)", settled)):
             print(" | ".join([label] + [f"{statistics.mean(values[n]):.1f}" for n in names]))
     print(" | ".join(["binary (MB)"] + [f"{sizes[n].stat().st_size / 1e6:.1f}" if n in sizes else "-" for n in names]))
 
