@@ -28,7 +28,7 @@ import Darwin
 public enum FxWatcher {
   /// Serves `handler`, whatever `HANDLER_NAME` and `HANDLER_FILE` say (a differing name or a
   /// library is noted in the log).
-  public static func main(
+  nonisolated(nonsending) public static func main(
     handler: any Handler,
     name: String = HandlerRegistry.openFxDefaultName,
     arguments: [String] = Array(CommandLine.arguments.dropFirst()),
@@ -50,7 +50,7 @@ public enum FxWatcher {
   /// Serves the handler that `HANDLER_NAME` / `--handler` picks: from `registry`, or from the
   /// handler library `HANDLER_FILE` / `--handler-file` names (see ``HandlerRegistry/init(libraryAt:)``;
   /// this package's `fxwatcher` is linked for it).
-  public static func main(
+  nonisolated(nonsending) public static func main(
     registry: HandlerRegistry,
     arguments: [String] = Array(CommandLine.arguments.dropFirst()),
     environment: [String: String] = SettingsEnvironment.processVariables()
@@ -65,17 +65,23 @@ public enum FxWatcher {
 
   /// Parses the settings, gets the handlers with `resolve` (the registry, the name to pick from
   /// it, and notes for the log), picks one and serves it until shut down.
-  private static func run(
+  ///
+  /// Runs on the caller's executor (`nonisolated(nonsending)`, as the `main`s above do): called
+  /// from a program's top-level code, the start goes on on the main thread at once instead of
+  /// waiting for a thread of the cooperative pool to be made for it.
+  nonisolated(nonsending) private static func run(
     arguments: [String],
     environment: [String: String],
     resolve: (WatcherConfiguration) throws -> (registry: HandlerRegistry, name: String?, notes: [String])
   ) async -> Never {
-    // The event loops' threads (the ports are bound on them), the start's longest wait, are made
-    // beside the rest: the runtime's first answers to the conformance questions of the way to a
-    // first call (ConformanceLookups), the settings and the log's set-up. (The lookups on a
-    // thread of their own were no faster: one thread more to make.)
+    // First, while this is the process's only thread: every later first write to the runtime's
+    // caches would otherwise interrupt the other CPU (ZeroFilledData).
+    ZeroFilledData.populate()
+    // The event loops' threads, the start's longest wait, are made beside the rest: the
+    // settings, the ports bound ahead (ListeningSockets), the runtime's first answers to the
+    // conformance questions of the way to a first call (ConformanceLookups) and the log's
+    // set-up. (The lookups on a thread of their own were no faster: one thread more to make.)
     Task.detached { _ = MultiThreadedEventLoopGroup.singleton }
-    ConformanceLookups.lookUpAhead()
     let configuration: WatcherConfiguration
     let chosen: (name: String, handler: any Handler)
     let notes: [String]
@@ -98,6 +104,11 @@ public enum FxWatcher {
       WatcherOptions.exit(withError: error)
     }
 
+    // The ports accept connections from here on: callers' calls wait for the rest of the start
+    // instead of being refused.
+    let listeningSockets = ListeningSockets(configuration: configuration)
+    ConformanceLookups.lookUpAhead()
+
     let level = configuration.logLevel
     LoggingSystem.bootstrap { label in
       var handler = StreamLogHandler.standardError(label: label)
@@ -114,7 +125,9 @@ public enum FxWatcher {
       configuration: configuration,
       handler: chosen.handler,
       functionName: chosen.name,
-      logger: logger
+      logger: logger,
+      onReady: nil,
+      listeningSockets: listeningSockets
     )
     // The ports are bound and the call path warmed before the service group's set-up (half a
     // millisecond of a cold start), which does not hold them back.

@@ -89,11 +89,14 @@ private func collectSegments(info: UnsafeRawPointer?, size: Int, data: UnsafeMut
 struct ProgramHeaders {
   static let load: UInt32 = 1
   static let dynamic: UInt32 = 2
+  static let programHeaders: UInt32 = 6
 
   struct Header {
     let type: UInt32
     let flags: UInt32
     let address: UInt
+    /// The bytes the file holds; the rest of ``size`` is zero-filled.
+    let fileSize: UInt
     let size: UInt
     var isWritable: Bool { flags & 0x2 != 0 }
   }
@@ -129,6 +132,7 @@ struct ProgramHeaders {
       return Header(
         type: entry.load(as: UInt32.self), flags: entry.load(fromByteOffset: 4, as: UInt32.self),
         address: UInt(entry.load(fromByteOffset: 16, as: UInt64.self)),
+        fileSize: UInt(entry.load(fromByteOffset: 32, as: UInt64.self)),
         size: UInt(entry.load(fromByteOffset: 40, as: UInt64.self)))
     }
   }

@@ -46,6 +46,21 @@ public struct WatcherService: Service, CustomStringConvertible {
     logger: Logger,
     onReady: (@Sendable ([String: String]) -> Void)?
   ) {
+    self.init(
+      configuration: configuration, handler: handler, functionName: functionName, logger: logger, onReady: onReady,
+      listeningSockets: ListeningSockets())
+  }
+
+  /// As the package initializer, serving the ports in `listeningSockets` (bound before, see
+  /// ``ListeningSockets``) instead of binding them.
+  init(
+    configuration: WatcherConfiguration,
+    handler: any Handler,
+    functionName: String,
+    logger: Logger,
+    onReady: (@Sendable ([String: String]) -> Void)?,
+    listeningSockets: ListeningSockets
+  ) {
     let gate = InvocationGate(limit: configuration.maxInFlight)
     let health = HealthStatus()
     let metrics = configuration.metricsPort.map { _ in CallMetrics(callsInFlight: { gate.callsInFlight }) }
@@ -62,12 +77,15 @@ public struct WatcherService: Service, CustomStringConvertible {
       metrics: metrics
     )
     let methods = GRPCMethod.watcherMethods(invoker: invoker, health: health)
-    let endpoint = { (name: String, port: Int) in
+    let endpoint = { (name: String, port: Int, prebound: ListeningSocket?) in
       HTTP2Endpoint(
         name: name, host: configuration.host, port: port, maxMessageBytes: configuration.maxMessageBytes,
-        methods: methods, busyPoll: configuration.busyPoll)
+        methods: methods, busyPoll: configuration.busyPoll, prebound: prebound)
     }
-    var endpoints: [any Endpoint] = [endpoint("gateway", configuration.port), endpoint("mesh", configuration.meshPort)]
+    var endpoints: [any Endpoint] = [
+      endpoint("gateway", configuration.port, listeningSockets.gateway),
+      endpoint("mesh", configuration.meshPort, listeningSockets.mesh),
+    ]
     if let metrics, let port = configuration.metricsPort {
       endpoints.append(MetricsEndpoint(host: configuration.host, port: port, metrics: metrics))
     }

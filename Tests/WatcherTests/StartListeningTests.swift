@@ -84,6 +84,72 @@ struct StartListeningTests {
     try await taken.close()
   }
 
+  @Test func aWatcherServesThePortsBoundAheadWhichQueueConnectionsUntilThen() async throws {
+    var configuration = WatcherConfiguration.defaults
+    configuration.host = "127.0.0.1"
+    configuration.port = 0
+    configuration.meshPort = 0
+    configuration.lockFilePath = lockPath
+    let sockets = ListeningSockets(configuration: configuration)
+    let port = try #require(sockets.gateway.flatMap { localPort(of: $0.descriptor) })
+    let meshPort = try #require(sockets.mesh.flatMap { localPort(of: $0.descriptor) })
+    #expect(port != meshPort)
+    #expect(await accepts(port), "the kernel completes connections before any event loop serves the port")
+
+    let ready = Mutex<[String: String]?>(nil)
+    let service = WatcherService(
+      configuration: configuration, handler: ClosureHandler { request, _ in .bytes(request.input) },
+      functionName: "echo", logger: Logger.quiet, onReady: { addresses in ready.withLock { $0 = addresses } },
+      listeningSockets: sockets)
+    let group = ServiceGroup(services: [service], logger: Logger.quiet)
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+      tasks.addTask { try await group.run() }
+      for _ in 0..<500 where ready.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(10)) }
+      #expect(ready.withLock { $0 } == ["gateway": "127.0.0.1:\(port)", "mesh": "127.0.0.1:\(meshPort)"])
+      try await withServedClientCall(port: port)
+      try await withServedClientCall(port: meshPort)
+      await group.triggerGracefulShutdown()
+      try await tasks.waitForAll()
+    }
+    #expect(!(await accepts(port)), "the endpoint took the socket over and closed it")
+  }
+
+  @Test func onlyAnIPAddressAndAPortFreeToBindAreBoundAhead() async throws {
+    #expect(ListeningSocket(host: "localhost", port: 0, backlog: 8) == nil, "a name is left to the resolver")
+    let taken = try #require(ListeningSocket(host: "127.0.0.1", port: 0, backlog: 8))
+    let port = try #require(localPort(of: taken.descriptor))
+    #expect(ListeningSocket(host: "127.0.0.1", port: port, backlog: 8) == nil)
+    #expect(ListeningSocket(host: "::1", port: 0, backlog: 8) != nil || !ipv6LoopbackExists())
+  }
+
+  @Test func aSocketNoEndpointTookIsClosedWhenLetGo() async throws {
+    var socket = ListeningSocket(host: "127.0.0.1", port: 0, backlog: 8)
+    let port = try #require(socket.flatMap { localPort(of: $0.descriptor) })
+    #expect(await accepts(port))
+    socket = nil
+    #expect(!(await accepts(port)))
+  }
+
+  /// The port `descriptor` is bound to.
+  private func localPort(of descriptor: CInt) -> Int? {
+    var address = sockaddr_storage()
+    var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+    let found = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+    }
+    guard found == 0 else { return nil }
+    return withUnsafeBytes(of: address) { Int(UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self))) }
+  }
+
+  /// Whether this machine has ::1 (a container may have no IPv6).
+  private func ipv6LoopbackExists() -> Bool {
+    (try? SocketAddress(ipAddress: "::1", port: 0)).map { address in
+      let descriptor = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+      defer { close(descriptor) }
+      return address.withSockAddr { bind(descriptor, $0, socklen_t($1)) } == 0
+    } ?? false
+  }
+
   /// One echo call through grpc-swift to `port`.
   private func withServedClientCall(port: Int) async throws {
     let transport = try HTTP2ClientTransport.Posix(

@@ -59,6 +59,29 @@ def test_lock_is_written_with_mode_0660_once_both_ports_accept(start_watcher):
     assert mode == 0o660, oct(mode)
 
 
+def test_the_ports_queue_1024_connections_not_yet_accepted(start_watcher, call):
+    """Stopped (SIGSTOP), the watcher accepts nothing: the kernel completes a connection only
+    while the port's queue has room, which must be the watcher's 1024 (the ports are bound
+    before the event loops exist, and NIO listens again with its default of 128 when it takes
+    them over)."""
+    watcher = start_watcher()
+    connected = []
+    watcher.signal(signal.SIGSTOP)
+    try:
+        for port in (watcher.port, watcher.mesh_port):
+            for _ in range(300):
+                client = socket.socket()
+                connected.append(client)
+                client.settimeout(0.5)
+                client.connect(("127.0.0.1", port))  # a full queue drops the SYN: a timeout
+    finally:
+        watcher.signal(signal.SIGCONT)
+        for client in connected:
+            client.close()
+    assert len(connected) == 600
+    assert call(watcher.port, b"after").Output == "after"
+
+
 def test_no_lock_and_a_clear_error_when_a_port_cannot_be_bound(start_watcher, tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

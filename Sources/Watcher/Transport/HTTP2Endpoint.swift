@@ -19,6 +19,8 @@ final class HTTP2Endpoint: Endpoint {
   private let methods: [String: GRPCMethod]
   private let group: MultiThreadedEventLoopGroup
   private let bound: EventLoopPromise<any Channel>
+  /// The port bound before the event loops existed, if it was (``ListeningSocket``).
+  private let prebound: ListeningSocket?
   /// Whether ``startListening()`` has begun binding the port.
   private let listening = Atomic(false)
   private let connections = ConnectionSet()
@@ -35,12 +37,15 @@ final class HTTP2Endpoint: Endpoint {
   /// The flow-control window of each stream and of each connection, in bytes: large enough for
   /// a 1 MiB message to arrive without waiting for a window update.
   static let windowSize = 4 * 1024 * 1024
+  /// How many connections the kernel keeps completed for the port until they are accepted.
+  static let backlog: Int32 = 1024
 
   /// Creates an endpoint serving `methods` on `host:port` in plaintext, each event loop polling
-  /// for `busyPoll` after it wrote to a connection (``BusyPoll``; zero: not at all).
+  /// for `busyPoll` after it wrote to a connection (``BusyPoll``; zero: not at all). Given
+  /// `prebound`, a socket already listening on that address, it serves that one.
   init(
     name: String, host: String, port: Int, maxMessageBytes: Int, methods: [String: GRPCMethod],
-    busyPoll: Duration = WatcherConfiguration.defaults.busyPoll
+    busyPoll: Duration = WatcherConfiguration.defaults.busyPoll, prebound: ListeningSocket? = nil
   ) {
     self.name = name
     self.requestedAddress = MeshAddress.text(host: host, port: port)
@@ -50,6 +55,7 @@ final class HTTP2Endpoint: Endpoint {
     self.methods = methods
     self.group = MultiThreadedEventLoopGroup.singleton
     self.busyPoll = busyPoll > .zero ? .nanoseconds(Int64(busyPoll.nanoseconds)) : nil
+    self.prebound = prebound
     self.bound = group.any().makePromise(of: (any Channel).self)
   }
 
@@ -58,7 +64,7 @@ final class HTTP2Endpoint: Endpoint {
   func startListening() {
     guard !listening.exchange(true, ordering: .relaxed) else { return }
     let bootstrap = ServerBootstrap(group: group)
-      .serverChannelOption(.backlog, value: 1024)
+      .serverChannelOption(.backlog, value: Self.backlog)
       .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
       .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
       .childChannelOption(.maxMessagesPerRead, value: 16)
@@ -68,6 +74,13 @@ final class HTTP2Endpoint: Endpoint {
           connections.add(channel)
         }
       }
+    if let descriptor = prebound?.take() {
+      bootstrap.withBoundSocket(descriptor).map { listener in
+        ListeningSocket.setBacklog(Self.backlog, of: descriptor)
+        return listener
+      }.cascade(to: bound)
+      return
+    }
     // An IP address is bound as it is: bind(host:) would resolve it with getaddrinfo, which
     // asks the network interfaces and the name service cache first.
     if let address = try? SocketAddress(ipAddress: host, port: port) {
