@@ -390,15 +390,16 @@ def main():
             best = max((rates[n] for n in ("go", "cpp") if n in rates), default=None)
             cells += [f"{rates[name] / best:.2f}x" for name in compared]
             print(" | ".join(cells))
-    # More cold starts, the servers taking turns: the median of all (the rounds' included,
-    # whose first may find a cold page cache) and the fastest. And the first call of servers
-    # that are up, as a caller after readiness makes it.
+    # More cold starts, the servers taking turns, each turn starting with the next server (a
+    # start right after another server's exit can find the machine busier): the median of all
+    # (the rounds' included, whose first may find a cold page cache) and the fastest. And the
+    # first call of servers that are up, as a caller after readiness makes it.
     first_calls = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as scratch:
         body = Path(scratch) / "body"
         body.write_bytes(request_body(pb, 5))
-        for _ in range(args.starts):
-            for name in names:
+        for turn in range(args.starts):
+            for name in names[turn % len(names):] + names[:turn % len(names)]:
                 server = Server(name, commands[name])
                 try:
                     starts[name].append(server.cold_start(call_once) * 1000)
