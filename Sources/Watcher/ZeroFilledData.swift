@@ -9,8 +9,8 @@ import Glibc
 /// Left to itself, a start reads such a cache before filling it: the read maps the kernel's
 /// shared zero page, and the write that follows replaces that mapping, which must then be
 /// flushed from the TLB of every CPU running one of the process's threads. Once the event loops'
-/// threads run, each is an interprocessor interrupt (a hypervisor exit on a VM), ~70 in a start:
-/// a sixth of its CPU time here. `madvise(MADV_POPULATE_WRITE)` gives every page its own zeroed
+/// threads run, each is an interprocessor interrupt (a hypervisor exit on a VM), ~70 in a start,
+/// ~0.7 ms of its CPU here. `madvise(MADV_POPULATE_WRITE)` gives every page its own zeroed
 /// frame first, with nothing to flush elsewhere; the pages nothing writes (about half) cost their
 /// memory, ~0.4 MiB.
 enum ZeroFilledData {
