@@ -25,6 +25,9 @@ import Darwin
 /// Settings come from the environment (see ``WatcherConfiguration``) and the same as flags
 /// (`--help` lists them); flags win. Bad settings and unknown handler names end the process
 /// at once with status 64 and a message naming the problem.
+///
+/// Both run on the caller's executor (`nonisolated(nonsending)`): from a program's `main` or
+/// top-level code the start goes on on the main thread, without waiting for a thread to be made.
 public enum FxWatcher {
   /// Serves `handler`, whatever `HANDLER_NAME` and `HANDLER_FILE` say (a differing name or a
   /// library is noted in the log).
