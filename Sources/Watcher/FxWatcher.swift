@@ -206,7 +206,7 @@ struct WatcherOptions: ParsableCommand {
   @Option(help: "Mesh address of other functions (env MESH_ADDRESS; default {function}.{namespace}:50052).")
   var meshAddress: String?
 
-  @Option(help: "How long the event loops poll after writing before they sleep, 0 for not at all (env BUSY_POLL; default 50us).")
+  @Option(help: "How long the event loops poll after writing before they sleep, 0 for not at all (env BUSY_POLL; default 30us).")
   var busyPoll: String?
 
   @Flag(help: "List the handlers (compiled-in, or the library's) and exit.")

@@ -44,7 +44,7 @@ public struct WatcherConfiguration: Sendable, Hashable {
   /// The port of the Prometheus metrics (`METRICS_PORT`), or `nil` for none (the default).
   public var metricsPort: Int?
   /// How long an event loop goes on polling its sockets after it wrote to a connection, before
-  /// it sleeps; zero: it sleeps at once (`BUSY_POLL`, default 50 µs).
+  /// it sleeps; zero: it sleeps at once (`BUSY_POLL`, default 30 µs).
   public var busyPoll: Duration
   /// The namespace other functions live in (`MESH_NAMESPACE`), for ``meshAddressTemplate``.
   public var meshNamespace: String
@@ -54,7 +54,7 @@ public struct WatcherConfiguration: Sendable, Hashable {
 
   /// The defaults: OpenFx's ports 50051 and 50052 on every interface, `/tmp/.lock`, `info`,
   /// 10 s drain, 60 s call timeout, no in-flight limit, 4 MiB messages, mesh calls to
-  /// `<function>.openfx-fn:50052`, no metrics port, 50 µs busy poll.
+  /// `<function>.openfx-fn:50052`, no metrics port, 30 µs busy poll.
   public static var defaults: WatcherConfiguration {
     WatcherConfiguration()
   }
@@ -76,7 +76,7 @@ public struct WatcherConfiguration: Sendable, Hashable {
     meshNamespace: String = "openfx-fn",
     meshAddressTemplate: String = "{function}.{namespace}:50052",
     metricsPort: Int? = nil,
-    busyPoll: Duration = .microseconds(50)
+    busyPoll: Duration = .microseconds(30)
   ) {
     self.host = host
     self.port = port

@@ -19,7 +19,7 @@ struct ConfigurationTests {
     #expect(configuration.maxInFlight == 0)
     #expect(configuration.maxMessageBytes == 4 * 1024 * 1024)
     #expect(configuration.functionName == nil)
-    #expect(configuration.busyPoll == .microseconds(50))
+    #expect(configuration.busyPoll == .microseconds(30))
   }
 
   @Test func readsTheBusyPoll() throws {
