@@ -97,10 +97,17 @@ def build_references(python):
     }
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(count):
+    """`count` different ports nothing listens on now (held together while chosen, so that the
+    kernel cannot hand the same one out twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def accepts(port):
@@ -116,19 +123,22 @@ class Server:
 
     def __init__(self, name, command):
         self.name, self.command = name, command
-        self.port, self.mesh_port = free_port(), free_port()
+        self.port, self.mesh_port = free_ports(2)
         self.lock = Path(tempfile.mkdtemp(prefix="fx-bench-")) / "lock"
+        self.log = self.lock.with_name("log")
         env = {"PATH": os.environ["PATH"], "WATCHER_HOST": "127.0.0.1", "WATCHER_PORT": str(self.port),
                "MESH_PORT": str(self.mesh_port), "LOCK_FILE": str(self.lock), "LOG_LEVEL": "warning",
                "PYTHONPATH": str(WORK / "python")}
         self.started = time.perf_counter()
-        self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)
 
     def wait_until_accepting(self):
         """Returns once the port accepts connections (tried every 0.2 ms, for at most 30 s from exec)."""
         while not accepts(self.port):
             if time.perf_counter() > self.started + 30 or self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} did not start")
+                raise RuntimeError(f"{self.name} did not start (exit status {self.process.poll()}, ports "
+                                   f"{self.port} and {self.mesh_port}):\n{self.log.read_text(errors='replace')[-2000:]}")
             time.sleep(0.0002)
 
     def cold_start(self, call_once):

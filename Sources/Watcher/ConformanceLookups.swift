@@ -15,17 +15,27 @@ import NIOHTTP2
 /// runtime's cache when those paths ask them.
 enum ConformanceLookups {
   /// The handler types of the watcher's connections and of its warm-up call.
-  static var handlerTypes: [any ChannelHandler.Type] {
-    [NIOHTTP2Handler.self, GRPCConnectionHandler.self] + WarmUpCall.handlerTypes
+  static var handlerTypes: [Any.Type] {
+    [NIOHTTP2Handler.self, GRPCConnectionHandler.self] + WarmUpCall.handlerTypes.map { $0 as Any.Type }
   }
 
+  /// NIOPosix's own types on that way, named by their mangled names since they are internal to
+  /// it: the handler a bound port's pipeline gets, then the channels of a bound port and of a
+  /// connection, whose generic superclasses' requirements are conformance questions too.
+  static let internalTypeNames = (
+    handlers: ["8NIOPosix15ServerBootstrapC13AcceptHandlerC"],
+    channels: ["8NIOPosix19ServerSocketChannelC", "8NIOPosix13SocketChannelC"]
+  )
+
   /// Asks them, the earliest needed first: the log handler's, NIO's head and tail handlers' (every
-  /// pipeline has them, a bound port's too), then ``handlerTypes``'.
+  /// pipeline has them, a bound port's too), the channels', then ``handlerTypes``'.
   static func lookUpAhead() {
     var logHandler = StreamLogHandler.standardError(label: "")
     logHandler[metadataKey: "lookup"] = "ahead"
     _ = try? EmbeddedChannel().finish()
-    for type in handlerTypes {
+    // A type's metadata is made whole on its first use, its superclass's requirements checked.
+    for name in internalTypeNames.channels { _ = _typeByName(name) }
+    for type in internalTypeNames.handlers.compactMap(_typeByName) + handlerTypes {
       _ = handlesInbound(type)
       _ = handlesOutbound(type)
     }
@@ -33,12 +43,12 @@ enum ConformanceLookups {
 
   // Not inlined: with a type the compiler knows, it would answer the question itself.
   @inline(never)
-  static func handlesInbound(_ type: any ChannelHandler.Type) -> Bool {
+  static func handlesInbound(_ type: Any.Type) -> Bool {
     type is any _ChannelInboundHandler.Type
   }
 
   @inline(never)
-  static func handlesOutbound(_ type: any ChannelHandler.Type) -> Bool {
+  static func handlesOutbound(_ type: Any.Type) -> Bool {
     type is any _ChannelOutboundHandler.Type
   }
 }

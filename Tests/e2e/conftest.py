@@ -54,9 +54,20 @@ def pb(tmp_path_factory):
 
 def free_port():
     """A port nothing listens on right now, on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count):
+    """`count` different ports nothing listens on right now, on 127.0.0.1 (held together while
+    chosen: one at a time, the kernel may hand the same port out twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def accepts(port, host="127.0.0.1"):
@@ -106,8 +117,9 @@ def start_watcher(tmp_path):
     started = []
 
     def start(env=None, args=(), wait=True, port=None, mesh_port=None):
-        port = port or free_port()
-        mesh_port = mesh_port or free_port()
+        chosen = iter(free_ports(2))
+        port = port or next(chosen)
+        mesh_port = mesh_port or next(chosen)
         lock = tmp_path / f"lock-{len(started)}"
         log_path = tmp_path / f"watcher-{len(started)}.log"
         environment = {
