@@ -43,6 +43,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "Tests" / "e2e"))
+
+from conftest import free_ports  # noqa: E402  (the e2e tests' own: one server's ports chosen together)
+
 REFERENCE = REPO / "Benchmarks" / "reference-watchers"
 WORK = REPO / ".build-bench"  # the reference servers' builds, kept between runs
 APT_PACKAGES = ["golang-go", "golang-google-grpc-dev", "golang-goprotobuf-dev", "libgrpc++-dev",
@@ -95,19 +99,6 @@ def build_references(python):
         "cpp": [str(WORK / "watcher-cpp")],
         "python": [python, str(generated / "watcher.py")],
     }
-
-
-def free_ports(count):
-    """`count` different ports nothing listens on now (held together while chosen, so that the
-    kernel cannot hand the same one out twice)."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def accepts(port):
