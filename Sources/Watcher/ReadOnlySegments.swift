@@ -124,6 +124,22 @@ struct ProgramHeaders {
     return false
   }
 
+  /// The running executable's headers (where `AT_PHDR` says the loader left them) and its load
+  /// bias (where they are, less where its `PT_PHDR` says they are); `nil` without `getauxval`
+  /// or a `PT_PHDR`.
+  static func ofExecutable() -> (headers: ProgramHeaders, bias: UInt)? {
+    #if canImport(Glibc)
+    guard let getauxval: @convention(c) (UInt) -> UInt = lookUpCFunction("getauxval"),
+      let table = UnsafeRawPointer(bitPattern: getauxval(3)),  // AT_PHDR
+      case let headers = ProgramHeaders(table: table, count: Int(getauxval(5))),  // AT_PHNUM
+      let own = headers.all.first(where: { $0.type == programHeaders })
+    else { return nil }
+    return (headers, UInt(bitPattern: table) &- own.address)
+    #else
+    return nil
+    #endif
+  }
+
   /// Reads `count` headers (Elf64_Phdr: p_type, p_flags as UInt32, then p_offset, p_vaddr,
   /// p_paddr, p_filesz, p_memsz, p_align as UInt64: 56 bytes each) at `table`.
   init(table: UnsafeRawPointer, count: Int) {

@@ -33,13 +33,7 @@ enum ZeroFilledData {
   /// The whole pages of the executable's writable segments past the bytes its file holds.
   static func ranges() -> [Range<UInt>] {
     #if canImport(Glibc)
-    guard let getauxval: @convention(c) (UInt) -> UInt = lookUpCFunction("getauxval"),
-      let table = UnsafeRawPointer(bitPattern: getauxval(3)),  // AT_PHDR
-      case let headers = ProgramHeaders(table: table, count: Int(getauxval(5))),  // AT_PHNUM
-      let programHeaders = headers.all.first(where: { $0.type == ProgramHeaders.programHeaders })
-    else { return [] }
-    // The load bias: where the program headers are, less where the executable says they are.
-    let bias = UInt(bitPattern: table) &- programHeaders.address
+    guard let (headers, bias) = ProgramHeaders.ofExecutable() else { return [] }
     let page = UInt(sysconf(Int32(_SC_PAGESIZE)))
     return headers.all.compactMap { segment in
       guard segment.type == ProgramHeaders.load, segment.isWritable else { return nil }

@@ -40,12 +40,9 @@ struct ReadOnlySegmentsTests {
   /// The executable's unwind tables, `.eh_frame` up to the end of `.eh_frame_hdr` (which GNU
   /// linkers place right after it; the header's first field, encoded as 0x1b says, points at it).
   static func unwindTables() throws -> Range<UInt> {
-    let getauxval: @convention(c) (UInt) -> UInt = try #require(lookUpCFunction("getauxval"))
-    let table = getauxval(3)  // AT_PHDR
-    let headers = ProgramHeaders(table: try #require(UnsafeRawPointer(bitPattern: table)), count: Int(getauxval(5)))
-    let own = try #require(headers.all.first { $0.type == 6 })  // PT_PHDR: gives the load bias
+    let (headers, bias) = try #require(ProgramHeaders.ofExecutable())
     let header = try #require(headers.all.first { $0.type == 0x6474_e550 })  // PT_GNU_EH_FRAME
-    let hdr = table &- own.address &+ header.address
+    let hdr = bias &+ header.address
     let bytes = try #require(UnsafeRawPointer(bitPattern: hdr))
     #expect(bytes.load(fromByteOffset: 1, as: UInt8.self) == 0x1b)
     let frames = UInt(bitPattern: Int(bitPattern: hdr + 4) + Int(bytes.loadUnaligned(fromByteOffset: 4, as: Int32.self)))
