@@ -260,8 +260,8 @@ def static_libstdcxx_flags():
 
 def build_template_function(link_map=None):
     """Builds the OpenFx template's function with an echo handler against this checkout (static
-    stdlib and libstdc++, hot code first, stripped, as the template's Dockerfile does); returns the
-    binary's path.
+    stdlib and libstdc++, hot code first, no $ORIGIN run path, stripped, as the template's
+    Dockerfile does); returns the binary's path.
     With `link_map`, the linker writes its map there too (scripts/generate-hot-sections.py)."""
     source = WORK / "function"
     WORK.mkdir(exist_ok=True)
@@ -279,8 +279,8 @@ def build_template_function(link_map=None):
     map_flags = ["-Xlinker", f"-Map={link_map}"] if link_map else []
     # The watcher is a dependency (through the symlink): with a cached build manifest, swift build
     # would not see a source file added to it since the last build, and fail to compile.
-    run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", "Function", *release_flags(),
-         "--disable-build-manifest-caching",
+    run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--disable-local-rpath", "--product", "Function",
+         *release_flags(), "--disable-build-manifest-caching",
          *static_libstdcxx_flags(), *map_flags, "--scratch-path", str(TEMPLATE_FUNCTION_BUILD)],
         cwd=source, env={**os.environ, "FXWATCHER_PACKAGE": str(package)})
     binary = WORK / "function-echo"
