@@ -10,9 +10,9 @@ import NIOHTTP2
 /// process, the first time by going over every protocol conformance record in the binary: 6,000
 /// in a function, some 50 µs a question. NIO asks two of every channel handler type it adds to a
 /// pipeline (does it handle inbound events, outbound ones?), and a bound port with its first
-/// connection add six types; the log handler's metadata asks one. Asked while the event loops'
-/// threads are being made (``FxWatcher`` waits for those anyway), they are answered from the
-/// runtime's cache when those paths ask them.
+/// connection add six types; the log handler's metadata asks one. Asked by the thread that
+/// made the event loops, while ``FxWatcher`` takes the ports over and warms up, most are
+/// answered from the runtime's cache by the time those paths ask them.
 enum ConformanceLookups {
   /// The handler types of the watcher's connections and of its warm-up call.
   static var handlerTypes: [Any.Type] {
