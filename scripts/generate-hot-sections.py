@@ -5,9 +5,13 @@ through calls, for the linker to place together (see the README's "Hot code firs
 Builds the OpenFx template's echo function as the benchmark does (static stdlib, one section per
 function, the linker writing its map), runs it under valgrind's callgrind on loopback — start,
 the warm-up, calls of 5 B, 64 KiB and 1 MiB on several connections, idle, SIGTERM and drain —
-and writes, sorted, the name of every input section of the output .text in which an instruction
-ran. Sections named plain `.text` (objects built without function sections: parts of the static
-Swift runtime, libdispatch) cannot be named apart, so they are left where they are.
+and writes the name of every input section of the output .text in which an instruction ran:
+first those that ran once the start was over (the lock file written: the second warm-up, calls,
+idle), then those only the start ran, then those only the shutdown ran, each group sorted. The
+watcher gives the start's pages back once it is idle (ReadOnlySegments) and the kernel faults 64
+KiB around each page touched afterwards: with the start-only code apart, those pages hold code
+that calls run. Sections named plain `.text` (objects built without function sections: parts of
+the static Swift runtime, libdispatch) cannot be named apart, so they are left where they are.
 
 Run it after changes to what a call or the start-up runs (a stale file still links: names it
 lists that no longer exist are ignored, new code is just not placed first); the runtime image's
@@ -87,7 +91,13 @@ def hot_section_names(sections, addresses):
         if index >= 0 and address < starts[index] + sections[index][1]:
             names.add(sections[index][2])
     names.discard(".text")
-    return sorted(names)
+    return names
+
+
+def ordered_section_names(start, running, shutdown):
+    """The sections that ran after the start first, then those only the start ran, then those
+    only the shutdown ran; each group sorted by name."""
+    return sorted(running) + sorted(start - running) + sorted(shutdown - running - start)
 
 
 def varint(value):
@@ -105,15 +115,24 @@ def framed_request(data):
     return b"\x00" + len(message).to_bytes(4, "big") + message
 
 
+def dump_counts(server):
+    """Has callgrind write the counts so far to a file of their own (`<output>.<n>`) and start
+    counting afresh."""
+    subprocess.run(["callgrind_control", "--dump", str(server.process.pid)], check=True, capture_output=True,
+                   timeout=120)
+
+
 def exercise(server, bodies):
-    """Waits for the lock file (start-up and warm-up done), makes calls of each body on four
-    connections, and leaves the server idle for a moment."""
+    """Waits for the lock file (start-up and warm-up done) and has callgrind dump the start's
+    counts; then makes calls of each body on four connections, leaves the server idle for a
+    moment and dumps those counts."""
     deadline = time.monotonic() + 180
     while not server.lock.exists():
         if time.monotonic() > deadline or server.process.poll() is not None:
             raise RuntimeError("the function did not start under valgrind")
         time.sleep(0.1)
-    time.sleep(2)  # the warm-up's health check, after the lock file
+    dump_counts(server)
+    time.sleep(2)  # the start-up pages given back and the second warm-up, after the lock file
     for body in bodies:
         with tempfile.NamedTemporaryFile(prefix="h2load-", suffix=".log") as log:
             subprocess.run(watchers.h2load(server, body, log.name, "-n", "64", "-c", "4", "-m", "4"),
@@ -122,6 +141,7 @@ def exercise(server, bodies):
         if statuses != ["200"] * 64:
             raise RuntimeError(f"calls failed under valgrind: {statuses}")
     time.sleep(2)
+    dump_counts(server)
 
 
 def main():
@@ -139,7 +159,7 @@ def main():
         for size in (5, 64 * 1024, 1024 * 1024):
             bodies.append(Path(scratch) / f"body-{size}")
             bodies[-1].write_bytes(framed_request(b"x" * size))
-        output = Path(scratch) / "callgrind.out"
+        output = Path(scratch) / "callgrind.out"  # dumps: .1 the start, .2 calls and idle; at exit the rest
         server = watchers.Server("function", ["valgrind", "--tool=callgrind", "--dump-instr=yes", "--compress-pos=no",
                                               "--compress-strings=no", f"--callgrind-out-file={output}", str(profiled)])
         try:
@@ -148,13 +168,17 @@ def main():
             server.process.wait(timeout=300)  # callgrind writes its output as the process exits
         finally:
             server.stop()
-        names = hot_section_names(sections, executed_addresses(output, profiled.name))
+        start, running, shutdown = (hot_section_names(sections, executed_addresses(path, profiled.name))
+                                    for path in (output.with_name(output.name + ".1"),
+                                                 output.with_name(output.name + ".2"), output))
+        names = ordered_section_names(start, running, shutdown)
     odd = [name for name in names if GLOB_CHARACTERS & set(name)]
     if odd or not names:
         raise RuntimeError(f"no sections, or names gold would read as patterns: {odd[:5]}")
     ORDER_FILE.parent.mkdir(exist_ok=True)
     ORDER_FILE.write_text("".join(f"{name}\n" for name in names))
-    print(f"{ORDER_FILE.relative_to(REPO)}: {len(names)} sections ({binary.name} built with {link_map.name})")
+    print(f"{ORDER_FILE.relative_to(REPO)}: {len(names)} sections, {len(running)} run after the start "
+          f"({binary.name} built with {link_map.name})")
 
 
 if __name__ == "__main__":
