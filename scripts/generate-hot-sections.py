@@ -6,11 +6,11 @@ Builds the OpenFx template's echo function as the benchmark does (static stdlib,
 function, the linker writing its map), runs it under valgrind's callgrind on loopback — start,
 the warm-up, calls of 5 B, 64 KiB and 1 MiB on several connections, idle, SIGTERM and drain —
 and writes the name of every input section of the output .text in which an instruction ran:
-first those that ran once the start was over (the lock file written: the second warm-up, calls,
-idle), then those only the start ran, then those only the shutdown ran, each group sorted. The
-watcher gives the start's pages back once it is idle (ReadOnlySegments) and the kernel faults 64
-KiB around each page touched afterwards: with the start-only code apart, those pages hold code
-that calls run. Sections named plain `.text` (objects built without function sections: parts of
+first those that ran once the watcher gave the start's pages back (ReadOnlySegments; callgrind
+dumps its counts as that begins: the second warm-up, calls, idle), then those only the start
+ran, then those only the shutdown ran, each group sorted. The kernel faults 64 KiB around each
+page touched after the pages are given back: with the start-only code apart, those pages hold
+code that calls run. Sections named plain `.text` (objects built without function sections: parts of
 the static Swift runtime, libdispatch) cannot be named apart, so they are left where they are.
 
 Run it after changes to what a call or the start-up runs (a stale file still links: names it
@@ -36,6 +36,9 @@ import watchers  # noqa: E402  (the benchmark's template build, server and h2loa
 
 ORDER_FILE = REPO / "Linking" / "hot-sections.order"
 GLOB_CHARACTERS = set("*?[")  # gold reads these in an ordering file as patterns
+# The function that gives the start's pages back (ReadOnlySegments.releaseResidentPages), as
+# callgrind matches it: the end of the start.
+RELEASE_FUNCTION = "*ReadOnlySegments*releaseResidentPages*"
 
 
 def placed_text_sections(link_map):
@@ -95,8 +98,8 @@ def hot_section_names(sections, addresses):
 
 
 def ordered_section_names(start, running, shutdown):
-    """The sections that ran after the start first, then those only the start ran, then those
-    only the shutdown ran; each group sorted by name."""
+    """The sections that ran once the start's pages were given back first, then those only the
+    start ran, then those only the shutdown ran; each group sorted by name."""
     return sorted(running) + sorted(start - running) + sorted(shutdown - running - start)
 
 
@@ -122,17 +125,17 @@ def dump_counts(server):
                    timeout=120)
 
 
-def exercise(server, bodies):
-    """Waits for the lock file (start-up and warm-up done) and has callgrind dump the start's
-    counts; then makes calls of each body on four connections, leaves the server idle for a
-    moment and dumps those counts."""
+def exercise(server, bodies, start_counts):
+    """Waits for the lock file (start-up and warm-up done) and for the start's counts, which
+    callgrind writes to `start_counts` as the watcher gives the start's pages back; then makes
+    calls of each body on four connections, leaves the server idle for a moment and has
+    callgrind dump the counts since."""
     deadline = time.monotonic() + 180
-    while not server.lock.exists():
+    while not (server.lock.exists() and start_counts.exists()):
         if time.monotonic() > deadline or server.process.poll() is not None:
-            raise RuntimeError("the function did not start under valgrind")
+            raise RuntimeError("the function did not start, or did not give its start-up pages back, under valgrind")
         time.sleep(0.1)
-    dump_counts(server)
-    time.sleep(2)  # the start-up pages given back and the second warm-up, after the lock file
+    time.sleep(5)  # the second warm-up, after the pages are given back (slow under valgrind)
     for body in bodies:
         with tempfile.NamedTemporaryFile(prefix="h2load-", suffix=".log") as log:
             subprocess.run(watchers.h2load(server, body, log.name, "-n", "64", "-c", "4", "-m", "4"),
@@ -159,11 +162,14 @@ def main():
         for size in (5, 64 * 1024, 1024 * 1024):
             bodies.append(Path(scratch) / f"body-{size}")
             bodies[-1].write_bytes(framed_request(b"x" * size))
-        output = Path(scratch) / "callgrind.out"  # dumps: .1 the start, .2 calls and idle; at exit the rest
+        # Dumps: .1 the start, up to the pages given back; .2 the second warm-up, calls and idle;
+        # at exit the shutdown.
+        output = Path(scratch) / "callgrind.out"
         server = watchers.Server("function", ["valgrind", "--tool=callgrind", "--dump-instr=yes", "--compress-pos=no",
-                                              "--compress-strings=no", f"--callgrind-out-file={output}", str(profiled)])
+                                              "--compress-strings=no", f"--dump-before={RELEASE_FUNCTION}",
+                                              f"--callgrind-out-file={output}", str(profiled)])
         try:
-            exercise(server, bodies)
+            exercise(server, bodies, output.with_name(output.name + ".1"))
             server.process.send_signal(signal.SIGTERM)
             server.process.wait(timeout=300)  # callgrind writes its output as the process exits
         finally:
