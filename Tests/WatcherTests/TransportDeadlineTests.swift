@@ -129,6 +129,28 @@ struct DeadlineWatchTests {
     try await Task.sleep(for: .milliseconds(100))
     #expect(told.all == ["early", "late"])
   }
+
+  @Test func tellsCallsItFindsPassedTogetherEarliestFirst() async throws {
+    // A loop of its own: this test holds it up, which would delay the other tests' calls.
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let loop = group.next()
+    let told = Told()
+    let names = (0..<8).map { "call \($0)" }
+    let recorders = names.map { Recorder($0, told: told) }
+    try await loop.submit {
+      let watch = DeadlineWatch(eventLoop: loop)
+      let now = ContinuousClock.now
+      for index in [5, 2, 7, 0, 3, 6, 1, 4] {
+        watch.watch(recorders[index], until: now + .milliseconds(20 + 10 * index))
+      }
+      // The loop is busy past every deadline: the timer fires late and finds all eight passed.
+      Thread.sleep(forTimeInterval: 0.2)
+    }.get()
+    let done = ContinuousClock.now + .seconds(5)
+    while told.all.count < names.count && ContinuousClock.now < done { try await Task.sleep(for: .milliseconds(10)) }
+    #expect(told.all == names)
+    try await group.shutdownGracefully()
+  }
 }
 
 /// A count shared with handlers (and the tests' other suites).

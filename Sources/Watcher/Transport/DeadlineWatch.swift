@@ -10,8 +10,8 @@ protocol DeadlineWatched: AnyObject {
 /// instead of one timer per call.
 ///
 /// The timer is armed for the earliest deadline it knows of; a call that ends is only forgotten,
-/// leaving the timer as it is. When the timer fires it ends the calls whose deadline has passed
-/// and re-arms for the next one. With EXEC_TIMEOUT's minute and calls of microseconds, a busy
+/// leaving the timer as it is. When the timer fires it ends the calls whose deadline has passed,
+/// earliest first, and re-arms for the next one. With EXEC_TIMEOUT's minute and calls of microseconds, a busy
 /// connection touches its timer about once a minute instead of twice a call. Used on the
 /// connection's event loop only.
 final class DeadlineWatch {
@@ -58,6 +58,7 @@ final class DeadlineWatch {
     let passed = calls.filter { $0.value.deadline <= now }
     for id in passed.keys { calls[id] = nil }
     if let next = calls.values.map(\.deadline).min() { arm(next) }
-    for entry in passed.values { entry.call.deadlinePassed() }
+    // Earliest first, also when the timer fires late and finds several passed.
+    for entry in passed.values.sorted(by: { $0.deadline < $1.deadline }) { entry.call.deadlinePassed() }
   }
 }
