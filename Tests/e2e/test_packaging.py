@@ -184,6 +184,8 @@ def test_the_openfx_template_initialises_builds_and_answers(pb, tmp_path, image_
     needed = subprocess.run(["readelf", "-d", str(binary)], capture_output=True, text=True, check=True).stdout
     assert "libstdc++" not in needed and "libswiftCore" not in needed and "libc.so.6" in needed, needed
     assert "libgcc_s" not in needed, needed
+    # No run path ($ORIGIN): the loader does not look for libm and libc beside the binary first.
+    assert "RUNPATH" not in needed and "RPATH" not in needed, needed
     serve(image, tmp_path, pb, "OpenFx", "Hello, OpenFx")
 
 
