@@ -11,9 +11,9 @@ protocol DeadlineWatched: AnyObject {
 ///
 /// The timer is armed for the earliest deadline it knows of; a call that ends is only forgotten,
 /// leaving the timer as it is. When the timer fires it ends the calls whose deadline has passed,
-/// earliest first, and re-arms for the next one. With EXEC_TIMEOUT's minute and calls of microseconds, a busy
-/// connection touches its timer about once a minute instead of twice a call. Used on the
-/// connection's event loop only.
+/// earliest first, and re-arms for the next one. With EXEC_TIMEOUT's minute and calls of
+/// microseconds, a busy connection touches its timer about once a minute instead of twice a
+/// call. Used on the connection's event loop only.
 final class DeadlineWatch {
   private let eventLoop: any EventLoop
   private var calls: [ObjectIdentifier: (deadline: NIODeadline, call: any DeadlineWatched)] = [:]
