@@ -10,8 +10,9 @@ first those that ran once the watcher gave the start's pages back (ReadOnlySegme
 dumps its counts as that begins: the second warm-up, calls, idle), then those only the start
 ran, then those only the shutdown ran, each group sorted. The kernel faults 64 KiB around each
 page touched after the pages are given back: with the start-only code apart, those pages hold
-code that calls run. Sections named plain `.text` (objects built without function sections: parts of
-the static Swift runtime, libdispatch) cannot be named apart, so they are left where they are.
+code that calls run. Sections named plain `.text` (objects built without function sections:
+parts of the static Swift runtime, libdispatch) cannot be named apart, so they are left where
+they are.
 
 Run it after changes to what a call or the start-up runs (a stale file still links: names it
 lists that no longer exist are ignored, new code is just not placed first); the runtime image's
@@ -165,18 +166,18 @@ def main():
         # Dumps: .1 the start, up to the pages given back; .2 the second warm-up, calls and idle;
         # at exit the shutdown.
         output = Path(scratch) / "callgrind.out"
+        dumps = [output.with_name(output.name + ".1"), output.with_name(output.name + ".2"), output]
         server = watchers.Server("function", ["valgrind", "--tool=callgrind", "--dump-instr=yes", "--compress-pos=no",
                                               "--compress-strings=no", f"--dump-before={RELEASE_FUNCTION}",
                                               f"--callgrind-out-file={output}", str(profiled)])
         try:
-            exercise(server, bodies, output.with_name(output.name + ".1"))
+            exercise(server, bodies, dumps[0])
             server.process.send_signal(signal.SIGTERM)
             server.process.wait(timeout=300)  # callgrind writes its output as the process exits
         finally:
             server.stop()
         start, running, shutdown = (hot_section_names(sections, executed_addresses(path, profiled.name))
-                                    for path in (output.with_name(output.name + ".1"),
-                                                 output.with_name(output.name + ".2"), output))
+                                    for path in dumps)
         names = ordered_section_names(start, running, shutdown)
     odd = [name for name in names if GLOB_CHARACTERS & set(name)]
     if odd or not names:
