@@ -1,7 +1,6 @@
 import Logging
 import NIOCore
 import NIOEmbedded
-import NIOHTTP2
 
 /// Asks the Swift runtime, while the process starts, the protocol conformance questions that
 /// the way to a bound port and a first answered call would otherwise ask on it.
@@ -16,7 +15,7 @@ import NIOHTTP2
 enum ConformanceLookups {
   /// The handler types of the watcher's connections and of its warm-up call.
   static var handlerTypes: [Any.Type] {
-    [NIOHTTP2Handler.self, GRPCConnectionHandler.self] + WarmUpCall.handlerTypes.map { $0 as Any.Type }
+    [HTTP2ServerConnection.self] + WarmUpCall.handlerTypes.map { $0 as Any.Type }
   }
 
   /// NIOPosix's own types on that way, named by their mangled names since they are internal to

@@ -11,7 +11,7 @@ import Testing
 
 @testable import Watcher
 
-/// What the connection-level transport does that NIOHTTP2's stream channels did before: give
+/// What the connection does for its streams: give
 /// flow-control windows back, hold back a caller that outruns its handler, and let go of every
 /// ended stream.
 @Suite("Flow control and stream lifetimes", .timeLimit(.minutes(1)))
@@ -64,9 +64,7 @@ struct FlowControlTests {
         last = sent.value
         try await Task.sleep(for: .milliseconds(300))
       }
-      // The stream's 4 MiB window (64 messages; 128 when the stream opened before the client had
-      // this server's settings: the window it was given back then grows by the new initial size
-      // too) and the 16 that may wait: far from all 400 (25 MiB). (Giving the window back as DATA
+      // The stream's 4 MiB window (64 messages) and the 16 that may wait: far from all 400 (25 MiB). (Giving the window back as DATA
       // arrives, all get out.)
       #expect(sent.value < 160, "\(sent.value) of \(messageCount) messages got out")
       latch.open()
@@ -153,7 +151,7 @@ struct InboundWindowTests {
     #expect(window.sizeChanged(to: 400) == nil)
     #expect(window.sizeChanged(to: 0) == 500)
     #expect(window.sizeChanged(to: -100) == nil)
-    // Written, the updates count as the window's own (-100 + 1000); NIOHTTP2 then agrees.
+    // Written, the updates count as the window's own (-100 + 1000), as the connection's count does.
     #expect(window.updateWritten(500) == nil)
     #expect(window.updateWritten(500) == nil)
     #expect(window.sizeChanged(to: 900) == nil)
@@ -168,13 +166,6 @@ struct InboundWindowTests {
     #expect(window.sizeChanged(to: 300) == nil)
     #expect(window.releaseHeld() == 700)
     #expect(window.held == 0)
-  }
-
-  @Test func followsChangesOfTheInitialWindowSize() {
-    var window = InboundWindow(target: 1000)
-    #expect(window.initialSizeChanged(by: -600) == nil)  // nothing known yet
-    #expect(window.sizeChanged(to: 1000) == nil)
-    #expect(window.initialSizeChanged(by: -600) == 600)
   }
 
   @Test func neverAsksForMoreThanHTTP2sLargestIncrement() {

@@ -26,7 +26,7 @@ final class GRPCStream: DeadlineWatched {
   /// The stream's id on its connection.
   let id: HTTP2StreamID
   /// Where frames go; `nil` once the stream is closed.
-  private var connection: GRPCConnectionHandler?
+  private var connection: HTTP2ServerConnection?
   private let methods: [String: GRPCMethod]
   private let executor: EventLoopTaskExecutor
   private let deadlines: DeadlineWatch
@@ -55,7 +55,7 @@ final class GRPCStream: DeadlineWatched {
   /// event loop; `windowSize` is the stream's flow-control window; `liveStreams` counts the
   /// stream objects.
   init(
-    id: HTTP2StreamID, connection: GRPCConnectionHandler, methods: [String: GRPCMethod],
+    id: HTTP2StreamID, connection: HTTP2ServerConnection, methods: [String: GRPCMethod],
     executor: EventLoopTaskExecutor, deadlines: DeadlineWatch, maxMessageBytes: Int, windowSize: Int,
     liveStreams: LiveCount
   ) {
@@ -139,14 +139,9 @@ final class GRPCStream: DeadlineWatched {
 
   // MARK: Flow control
 
-  /// NIOHTTP2 says the stream's receive window is now `size` bytes.
+  /// The stream's receive window is now `size` bytes (DATA arrived).
   func inboundWindowChanged(to size: Int) {
     sendWindowUpdate(window.sizeChanged(to: size))
-  }
-
-  /// This server's `SETTINGS_INITIAL_WINDOW_SIZE` took effect, moving the window by `delta`.
-  func initialWindowChanged(by delta: Int) {
-    sendWindowUpdate(window.initialSizeChanged(by: delta))
   }
 
   private func sendWindowUpdate(_ increment: Int?) {

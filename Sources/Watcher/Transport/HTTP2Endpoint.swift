@@ -1,11 +1,9 @@
 import NIOCore
-import NIOHPACK
-import NIOHTTP2
 import NIOPosix
 import Synchronization
 
-/// An ``Endpoint`` serving gRPC directly on SwiftNIO's HTTP/2: one ``GRPCConnectionHandler`` per
-/// connection, each call's task on the event loop of its connection.
+/// An ``Endpoint`` serving gRPC on HTTP/2 of its own, on SwiftNIO's sockets: one
+/// ``HTTP2ServerConnection`` per connection, each call's task on the event loop of its connection.
 ///
 /// Graceful shutdown closes the listening socket, then tells every connection to quiesce
 /// (GOAWAY, streams in flight finish); ``serve()`` returns once every connection has closed.
@@ -117,7 +115,7 @@ final class HTTP2Endpoint: Endpoint {
 
   /// Makes one call to itself, a health check (no handler runs) over a pair of Unix sockets
   /// (``WarmUpCall``): the run-time set-up a process does once for its first call on this path
-  /// (type metadata, protocol conformance lookups in NIO, NIOHTTP2 and here, the pipeline's
+  /// (type metadata, protocol conformance lookups in NIO, NIOHPACK and here, the pipeline's
   /// first allocations) is then done before the first caller's call instead of during it. It
   /// needs no bound port.
   func warmUp() async {
@@ -150,21 +148,11 @@ final class HTTP2Endpoint: Endpoint {
     _ channel: any Channel, methods: [String: GRPCMethod], maxMessageBytes: Int, liveStreams: LiveCount,
     busyPoll: TimeAmount?
   ) throws {
-    var connection = NIOHTTP2Handler.ConnectionConfiguration()
-    // The calls check what callers send (RequestHeaders), in the pass that reads it; NIOHTTP2's
-    // check would go over every block again, this server's own replies too.
-    connection.headerBlockValidation = .disabled
-    connection.initialSettings = [
-      HTTP2Setting(parameter: .maxConcurrentStreams, value: maximumConcurrentStreams),
-      HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
-      HTTP2Setting(parameter: .initialWindowSize, value: windowSize),
-    ]
-    let sync = channel.pipeline.syncOperations
-    try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connection))
-    try sync.addHandler(
-      GRPCConnectionHandler(
-        methods: methods, maxMessageBytes: maxMessageBytes, windowSize: windowSize, eventLoop: channel.eventLoop,
-        liveStreams: liveStreams, busyPoll: busyPoll))
+    try channel.pipeline.syncOperations.addHandler(
+      HTTP2ServerConnection(
+        methods: methods, maxMessageBytes: maxMessageBytes, windowSize: windowSize,
+        maxConcurrentStreams: maximumConcurrentStreams, eventLoop: channel.eventLoop, liveStreams: liveStreams,
+        busyPoll: busyPoll))
   }
 }
 

@@ -1,7 +1,7 @@
 /// The receiving side of one HTTP/2 flow-control window, a stream's or the connection's: when to
 /// send WINDOW_UPDATE, and how much it gives back.
 ///
-/// NIOHTTP2 keeps the window's size and says when it changes; this decides the updates. Once the
+/// The connection keeps the window's size and says when it changes; this decides the updates. Once the
 /// window is down to half its target or less, one update brings it back to the target, so a
 /// stream of DATA frames costs one WINDOW_UPDATE per half window rather than one per frame. An
 /// update counts as given from when it is asked for: the DATA frames read in the same loop tick,
@@ -13,11 +13,11 @@
 struct InboundWindow {
   /// The size the window is brought back to, in bytes.
   let target: Int
-  /// The window's size as NIOHTTP2 last reported it; `nil` until it first does.
+  /// The window's size as the connection last reported it; `nil` until it first does.
   private var size: Int?
   /// Bytes received but not yet handed on.
   private(set) var held = 0
-  /// Increments asked for whose WINDOW_UPDATE is not written yet: NIOHTTP2's size leaves them out,
+  /// Increments asked for whose WINDOW_UPDATE is not written yet: the reported size leaves them out,
   /// so DATA arriving meanwhile must not ask for them again.
   private var unwritten = 0
 
@@ -32,13 +32,6 @@ struct InboundWindow {
     return increment()
   }
 
-  /// `SETTINGS_INITIAL_WINDOW_SIZE` changed by `delta` (this server's own settings, acknowledged),
-  /// which moves every stream's window by as much: the increment to send, if one is due.
-  mutating func initialSizeChanged(by delta: Int) -> Int? {
-    guard let size else { return nil }
-    return sizeChanged(to: size + delta)
-  }
-
   /// Keeps `bytes` that just arrived from being given back until ``releaseHeld()``.
   mutating func hold(_ bytes: Int) {
     held += bytes
@@ -51,8 +44,7 @@ struct InboundWindow {
   }
 
   /// The WINDOW_UPDATE of `written`, an increment this asked for, is written, so the window is
-  /// that much larger (NIOHTTP2 says so only with the next frame it reads): the increment to
-  /// send, if one is due.
+  /// that much larger: the increment to send, if one is due.
   mutating func updateWritten(_ written: Int) -> Int? {
     unwritten -= written
     size = size.map { $0 + written }

@@ -3,10 +3,10 @@ import NIOHPACK
 /// What a call needs from its request's HEADERS, read in one pass that also checks the block
 /// is a well-formed HTTP/2 request (RFC 9113 §8.2 and §8.3.1).
 ///
-/// NIOHTTP2 can check header blocks itself, but it checks the ones this server sends as well
-/// and reads a request's fields again for every lookup: with its check, header blocks took 12 %
-/// of the CPU at 16 connections × 16 streams. Its check is off (``HTTP2Endpoint``) and this one
-/// applies the same rules to what callers send: field names are lowercase tokens, values have
+/// NIOHTTP2 could check header blocks itself, but it checked the ones this server sends as well
+/// and read a request's fields again for every lookup: with its check, header blocks took 12 %
+/// of the CPU at 16 connections × 16 streams. ``HTTP2ServerConnection`` checks none, and this
+/// applies NIOHTTP2's rules to what callers send: field names are lowercase tokens, values have
 /// no NUL, CR or LF (pseudo-header values no control character or space either), the
 /// pseudo-headers come first, each once, only `:method`, `:scheme`, `:path` (not empty) and
 /// `:authority` (a CONNECT request: `:method` and `:authority` only), the first three required,

@@ -63,37 +63,19 @@ enum WarmUpCall {
   /// request's HEADERS (HPACK literals, no Huffman code, no indexing) and one DATA frame with an
   /// empty `HealthCheckRequest` that ends the stream.
   static let request: [UInt8] = {
-    var bytes = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
-    bytes += frameHeader(length: 0, type: FrameType.settings, flags: 0, stream: 0)
     var block: [UInt8] = [0x83, 0x86]  // :method POST and :scheme http, from the static table
     block += literal(nameIndex: [0x04], value: "/grpc.health.v1.Health/Check")  // :path
     block += literal(nameIndex: [0x0f, 0x10], value: "application/grpc")  // content-type (index 31)
     block += [0x00] + string("te") + string("trailers")  // a literal name
-    bytes += frameHeader(length: block.count, type: FrameType.headers, flags: Flag.endHeaders, stream: 1) + block
-    bytes += frameHeader(length: 5, type: FrameType.data, flags: Flag.endStream, stream: 1) + [0, 0, 0, 0, 0]
-    return bytes
+    var bytes = ByteBuffer(bytes: HTTP2Wire.clientPreface)
+    bytes.writeHTTP2FrameHeader(length: 0, type: HTTP2Wire.FrameType.settings, streamID: 0)
+    bytes.writeHTTP2FrameHeader(
+      length: block.count, type: HTTP2Wire.FrameType.headers, flags: HTTP2Wire.Flags.endHeaders, streamID: 1)
+    bytes.writeBytes(block)
+    bytes.writeHTTP2FrameHeader(length: 5, type: HTTP2Wire.FrameType.data, flags: HTTP2Wire.Flags.endStream, streamID: 1)
+    bytes.writeBytes([0, 0, 0, 0, 0])
+    return Array(bytes.readableBytesView)
   }()
-
-  enum FrameType {
-    static let data: UInt8 = 0x0
-    static let headers: UInt8 = 0x1
-    static let rstStream: UInt8 = 0x3
-    static let settings: UInt8 = 0x4
-    static let goAway: UInt8 = 0x7
-  }
-
-  enum Flag {
-    static let endStream: UInt8 = 0x1
-    static let ack: UInt8 = 0x1
-    static let endHeaders: UInt8 = 0x4
-  }
-
-  static func frameHeader(length: Int, type: UInt8, flags: UInt8, stream: UInt32) -> [UInt8] {
-    [UInt8(truncatingIfNeeded: length >> 16), UInt8(truncatingIfNeeded: length >> 8), UInt8(truncatingIfNeeded: length),
-     type, flags,
-     UInt8(truncatingIfNeeded: stream >> 24), UInt8(truncatingIfNeeded: stream >> 16),
-     UInt8(truncatingIfNeeded: stream >> 8), UInt8(truncatingIfNeeded: stream)]
-  }
 
   /// A header field without indexing whose name is the static table's entry `nameIndex`
   /// (already in HPACK's 4-bit prefix form).
@@ -128,21 +110,19 @@ enum WarmUpCall {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
       var bytes = unwrapInboundIn(data)
       received.writeBuffer(&bytes)
-      while let header = received.getBytes(at: received.readerIndex, length: 9) {
-        let length = Int(header[0]) << 16 | Int(header[1]) << 8 | Int(header[2])
-        guard received.readableBytes >= 9 + length else { break }
-        received.moveReaderIndex(forwardBy: 9 + length)
-        let (type, flags) = (header[3], header[4])
-        let stream = UInt32(header[5] & 0x7f) << 24 | UInt32(header[6]) << 16 | UInt32(header[7]) << 8 | UInt32(header[8])
-        switch type {
-        case FrameType.settings where flags & Flag.ack == 0:
-          let ack = WarmUpCall.frameHeader(length: 0, type: FrameType.settings, flags: Flag.ack, stream: 0)
-          context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: ack)), promise: nil)
-        case FrameType.data where stream == 1 && length >= 5:
+      while let header = received.peekHTTP2FrameHeader() {
+        guard received.readableBytes >= HTTP2Wire.frameHeaderLength + header.length else { break }
+        received.moveReaderIndex(forwardBy: HTTP2Wire.frameHeaderLength + header.length)
+        switch header.type {
+        case HTTP2Wire.FrameType.settings where !header.has(HTTP2Wire.Flags.ack):
+          var ack = context.channel.allocator.buffer(capacity: HTTP2Wire.frameHeaderLength)
+          ack.writeHTTP2FrameHeader(length: 0, type: HTTP2Wire.FrameType.settings, flags: HTTP2Wire.Flags.ack, streamID: 0)
+          context.writeAndFlush(wrapOutboundOut(ack), promise: nil)
+        case HTTP2Wire.FrameType.data where header.streamID == 1 && header.length >= 5:
           gotMessage = true
-        case FrameType.headers where stream == 1 && flags & Flag.endStream != 0:
+        case HTTP2Wire.FrameType.headers where header.streamID == 1 && header.has(HTTP2Wire.Flags.endStream):
           answered.succeed(gotMessage)
-        case FrameType.rstStream where stream == 1, FrameType.goAway:
+        case HTTP2Wire.FrameType.rstStream where header.streamID == 1, HTTP2Wire.FrameType.goAway:
           answered.succeed(false)
         default:
           break
