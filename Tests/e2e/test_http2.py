@@ -240,6 +240,7 @@ def test_replies_use_no_header_table_a_caller_does_not_allow(start_watcher, pb):
 def connection_errors():
     """Each a connection error (RFC 9113 §5.4.1) as the frames that make it, and its code."""
     call = hpack.Encoder().encode(CALL)  # the first block of its connection
+    large = hpack.Encoder().encode(CALL + [("x-large", "v" * 20_000)])
     return {
         "a WINDOW_UPDATE of 0 on the connection": ([WindowUpdateFrame(0, window_increment=0)], PROTOCOL_ERROR),
         "DATA on a stream never opened": ([DataFrame(1, data=b"x")], PROTOCOL_ERROR),
@@ -260,6 +261,10 @@ def connection_errors():
         "RST_STREAM on a stream never opened": ([RstStreamFrame(7, error_code=0)], PROTOCOL_ERROR),
         "the connection's window over 2^31 - 1": ([WindowUpdateFrame(0, window_increment=2**31 - 1)],
                                                    FLOW_CONTROL_ERROR),
+        # Its block half decoded, HPACK's table cannot be trusted: the connection ends.
+        "a header list over 16 KiB": ([HeadersFrame(1, data=large[:10_000]),
+                                       ContinuationFrame(1, data=large[10_000:], flags=["END_HEADERS"])],
+                                      COMPRESSION_ERROR),
     }
 
 
