@@ -261,6 +261,9 @@ def connection_errors():
         "RST_STREAM on a stream never opened": ([RstStreamFrame(7, error_code=0)], PROTOCOL_ERROR),
         "the connection's window over 2^31 - 1": ([WindowUpdateFrame(0, window_increment=2**31 - 1)],
                                                    FLOW_CONTROL_ERROR),
+        # A CONTINUATION flood: a header block that never ends is not kept past 256 KiB.
+        "a header block over 256 KiB": ([HeadersFrame(1, data=b"\x00" * 16_000)]
+                                        + [ContinuationFrame(1, data=b"\x00" * 16_000)] * 17, ENHANCE_YOUR_CALM),
         # Its block half decoded, HPACK's table cannot be trusted: the connection ends.
         "a header list over 16 KiB": ([HeadersFrame(1, data=large[:10_000]),
                                        ContinuationFrame(1, data=large[10_000:], flags=["END_HEADERS"])],

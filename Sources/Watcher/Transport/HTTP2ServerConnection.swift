@@ -18,10 +18,11 @@ import NIOHTTP2
 /// A peer's protocol error is answered as RFC 9113 says: a stream's with RST_STREAM (other calls
 /// go on), the connection's with GOAWAY naming the last stream taken, after which the connection
 /// closes. Frames for a stream already closed are ignored (their DATA still counts against the
-/// connection's window, which is given back). Besides, as NIOHTTP2 does, a connection that
-/// resets more than 200 streams in 30 s, or does not read while making this server queue more
-/// than 10,000 control frames (PING and SETTINGS acknowledgements, resets), is closed with
-/// ENHANCE_YOUR_CALM.
+/// connection's window, which is given back). Streams over `SETTINGS_MAX_CONCURRENT_STREAMS` are
+/// refused (REFUSED_STREAM). Besides, as NIOHTTP2 does, a connection that resets more than 200
+/// streams in 30 s, or does not read while making this server queue more than 10,000 control
+/// frames (PING and SETTINGS acknowledgements, resets), is closed with ENHANCE_YOUR_CALM; so is
+/// one sending a header block over 256 KiB (a CONTINUATION flood).
 ///
 /// Quiescing (`ChannelShouldQuiesceEvent`) sends a GOAWAY naming the largest stream id and a
 /// PING; once the PING's ack says the caller has seen it, a GOAWAY naming the last stream opened
