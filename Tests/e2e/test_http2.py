@@ -5,6 +5,7 @@ which a gRPC client never would: padding, CONTINUATION, protocol errors."""
 
 import socket
 import struct
+import time
 
 import h2.config
 import h2.connection
@@ -126,6 +127,23 @@ def test_padding_and_continuation_frames_make_the_request_they_carry(start_watch
     connection.send(headers, ContinuationFrame(1, data=block[thirds:2 * thirds]),
                     ContinuationFrame(1, data=block[2 * thirds:], flags=["END_HEADERS"]), data)
     assert answered(connection.frames_of(1), pb) == "padded and continued"
+    connection.close()
+
+
+def test_a_call_sent_a_byte_at_a_time_is_answered(start_watcher, pb):
+    # Every frame, the preface too, arrives in pieces: the watcher waits for the rest of each.
+    watcher = start_watcher()
+    connection = RawConnection.__new__(RawConnection)
+    connection.sock = socket.create_connection(("127.0.0.1", watcher.port), timeout=10)
+    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    connection.encoder, connection.decoder, connection.received = hpack.Encoder(), hpack.Decoder(), b""
+    data = PREFACE + SettingsFrame(0).serialize() + b"".join(f.serialize() for f in [
+        HeadersFrame(1, data=connection.block(CALL), flags=["END_HEADERS"]),
+        DataFrame(1, data=request(pb, b"bit by bit"), flags=["END_STREAM"])])
+    for index in range(len(data)):
+        connection.sock.sendall(data[index:index + 1])
+        time.sleep(0.0005)
+    assert answered(connection.frames_of(1), pb) == "bit by bit"
     connection.close()
 
 
