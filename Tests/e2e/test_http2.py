@@ -40,11 +40,14 @@ def reply_output(pb, body):
 class RawConnection:
     """A client writing the frames it is given and reading the watcher's, frame by frame."""
 
-    def __init__(self, port, settings=None):
+    def __init__(self, port, settings=None, preface=True):
+        """Connects; sends the preface and SETTINGS unless told not to."""
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.encoder, self.decoder = hpack.Encoder(), hpack.Decoder()
         self.received = b""
-        self.send(PREFACE, SettingsFrame(0, settings=settings or {}))
+        if preface:
+            self.send(PREFACE, SettingsFrame(0, settings=settings or {}))
 
     def send(self, *frames):
         self.sock.sendall(b"".join(f if isinstance(f, bytes) else f.serialize() for f in frames))
@@ -133,10 +136,7 @@ def test_padding_and_continuation_frames_make_the_request_they_carry(start_watch
 def test_a_call_sent_a_byte_at_a_time_is_answered(start_watcher, pb):
     # Every frame, the preface too, arrives in pieces: the watcher waits for the rest of each.
     watcher = start_watcher()
-    connection = RawConnection.__new__(RawConnection)
-    connection.sock = socket.create_connection(("127.0.0.1", watcher.port), timeout=10)
-    connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    connection.encoder, connection.decoder, connection.received = hpack.Encoder(), hpack.Decoder(), b""
+    connection = RawConnection(watcher.port, preface=False)
     data = PREFACE + SettingsFrame(0).serialize() + b"".join(f.serialize() for f in [
         HeadersFrame(1, data=connection.block(CALL), flags=["END_HEADERS"]),
         DataFrame(1, data=request(pb, b"bit by bit"), flags=["END_STREAM"])])
