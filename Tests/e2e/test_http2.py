@@ -79,7 +79,7 @@ class RawConnection:
         frame.parse_body(memoryview(body))
         return frame
 
-    def frames_of(self, stream_id, until_end=True):
+    def frames_of(self, stream_id):
         """The watcher's frames of `stream_id` until it ends or resets the stream: ('headers', dict),
         ('data', bytes), ('reset', code); SETTINGS, PING acks and WINDOW_UPDATEs are skipped."""
         frames = []
@@ -95,7 +95,7 @@ class RawConnection:
             elif isinstance(frame, RstStreamFrame):
                 frames.append(("reset", frame.error_code))
                 return frames
-            if "END_STREAM" in frame.flags or not until_end:
+            if "END_STREAM" in frame.flags:
                 return frames
 
     def go_away(self):
@@ -159,11 +159,13 @@ def test_a_ping_is_answered_with_its_data(start_watcher):
     connection.close()
 
 
-def h2_client(port, initial_window):
+def h2_client(port, initial_window=None):
+    """A hyper-h2 client connected to the watcher, its streams' windows `initial_window` if given."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
-    connection.local_settings = h2.settings.Settings(
-        client=True, initial_values={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: initial_window})
+    if initial_window is not None:
+        connection.local_settings = h2.settings.Settings(
+            client=True, initial_values={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: initial_window})
     connection.initiate_connection()
     sock.sendall(connection.data_to_send())
     return sock, connection
@@ -222,7 +224,6 @@ def test_a_window_opened_by_settings_lets_a_waiting_reply_go(start_watcher, pb):
     assert not any(isinstance(e, h2.events.DataReceived) for e in events)
     connection.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 65535})
     sock.sendall(connection.data_to_send())
-    body = b""
     while not any(isinstance(e, h2.events.StreamEnded) for e in events):
         events += connection.receive_data(sock.recv(65536))
         sock.sendall(connection.data_to_send())
@@ -235,9 +236,7 @@ def test_replies_use_no_header_table_a_caller_does_not_allow(start_watcher, pb):
     # hpack's decoder fails on a reference past the table the caller allowed (none here) and on a
     # block that does not first say the table shrank.
     watcher = start_watcher()
-    sock = socket.create_connection(("127.0.0.1", watcher.port), timeout=10)
-    connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
-    connection.initiate_connection()
+    sock, connection = h2_client(watcher.port)
     connection.update_settings({h2.settings.SettingCodes.HEADER_TABLE_SIZE: 0})
     sock.sendall(connection.data_to_send())
     for stream_id in (1, 3, 5):

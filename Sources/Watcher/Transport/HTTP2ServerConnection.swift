@@ -44,6 +44,12 @@ final class HTTP2ServerConnection: ChannelInboundHandler {
     var localEnded = false
     /// Frames waiting for flow-control window, in the order they were written.
     var blocked: [(payload: HTTP2Frame.FramePayload, promise: EventLoopPromise<Void>?)] = []
+
+    /// The stream is gone: its call ends, and what waited for window is not sent.
+    func end() {
+      for (_, promise) in blocked { promise?.fail(ChannelError.ioOnClosedChannel) }
+      call.closed()
+    }
   }
 
   /// Where a graceful shutdown is.
@@ -229,9 +235,9 @@ final class HTTP2ServerConnection: ChannelInboundHandler {
       guard header.streamID != 0 else { throw HTTP2Wire.ConnectionError(.protocolError, "PRIORITY on stream 0") }
       if header.length != 5 { resetStream(header.streamID, .frameSizeError) }
     case HTTP2Wire.FrameType.goAway:
+      // The peer opens no more streams; those open go on.
       guard header.streamID == 0 else { throw HTTP2Wire.ConnectionError(.protocolError, "GOAWAY on a stream") }
       guard header.length >= 8 else { throw HTTP2Wire.ConnectionError(.frameSizeError, "a GOAWAY of \(header.length) bytes") }
-    // The peer opens no more streams; those open go on.
     case HTTP2Wire.FrameType.pushPromise:
       throw HTTP2Wire.ConnectionError(.protocolError, "PUSH_PROMISE from a client")
     default:
@@ -480,11 +486,8 @@ final class HTTP2ServerConnection: ChannelInboundHandler {
   /// Forgets stream `id` and ends its call; frames it had waiting for window are dropped.
   private func close(_ id: UInt32) {
     guard let stream = streams.removeValue(forKey: id) else { return }
-    if !stream.blocked.isEmpty {
-      blockedStreams.removeAll { $0 == id }
-      for (_, promise) in stream.blocked { promise?.fail(ChannelError.ioOnClosedChannel) }
-    }
-    stream.call.closed()
+    if !stream.blocked.isEmpty { blockedStreams.removeAll { $0 == id } }
+    stream.end()
     closeIfDone()
   }
 
@@ -492,10 +495,7 @@ final class HTTP2ServerConnection: ChannelInboundHandler {
     let open = streams.values
     streams.removeAll()
     blockedStreams.removeAll()
-    for stream in open {
-      for (_, promise) in stream.blocked { promise?.fail(ChannelError.ioOnClosedChannel) }
-      stream.call.closed()
-    }
+    for stream in open { stream.end() }
     let unsent = pending
     pending.removeAll()
     for (_, _, promise) in unsent { promise?.fail(ChannelError.ioOnClosedChannel) }
